@@ -1,0 +1,1 @@
+"""All I/O: validation look-ups, writes to business systems (idempotent), and the ledger."""

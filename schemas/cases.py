@@ -1,0 +1,116 @@
+"""Exception cases and decisions: what bad data becomes, and how an operator resolves it.
+
+A case is opened by the workflow when validation finds violations. It is decided by an operator of the group that
+currently owns it (the contract's owner, then the escalation chain as SLAs pass), or by the contract's end-of-chain
+decision. Every decision, and every refused attempt, is kept in the case's history and in the ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.contract import DecisionKind
+
+
+class Violation(BaseModel):
+    """One rule that the payload broke, with the value that broke it and the reason a person reads."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: str
+    """The rule's label, e.g. 'reservation.party_size <= 12'."""
+    kind: str
+    """The rule kind: required, min, lookup, ..."""
+    field: str
+    value: Any = None
+    reason: str
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    DECIDED = "decided"
+
+
+class DecisionRequest(BaseModel):
+    """A decision as an operator sends it, through a Temporal Update (or a signal, for callers that only signal).
+
+    The edge (CLI `--as`, API bearer token) authenticates the operator and fills in `operator_groups`; the workflow
+    checks them against the group that owns the case right now.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str = Field(min_length=1)
+    decision: DecisionKind
+    operator: str = Field(min_length=1)
+    operator_groups: tuple[str, ...] = ()
+    reason: str = Field(min_length=1, description="Why: kept in the audit trail.")
+    patch: dict[str, Any] = Field(
+        default_factory=dict, description="For 'correct': field path (`entity.field`) -> new value."
+    )
+
+
+class DecisionRecord(BaseModel):
+    """A decision that was applied to a case."""
+
+    model_config = ConfigDict(frozen=True)
+
+    case_id: str
+    decision: DecisionKind
+    operator: str
+    """The operator's name, or 'contract' for the end-of-chain decision."""
+    group: str | None
+    """The group the operator decided for; None for the end-of-chain decision."""
+    reason: str
+    patch: dict[str, Any] = Field(default_factory=dict)
+    decided_at: datetime
+    by_timeout: bool = False
+
+
+class RefusedDecision(BaseModel):
+    """A decision that arrived as a signal and was refused: kept in the case's history, nothing changed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request: DecisionRequest
+    refusal: str
+    at: datetime
+
+
+class Escalation(BaseModel):
+    """The case passed from one group to the next because the SLA passed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    from_group: str
+    to_group: str
+    at: datetime
+
+
+class ExceptionCase(BaseModel):
+    """Bad data made visible: the violations, a snapshot of the payload, and who must decide by when."""
+
+    id: str
+    handoff: str
+    workflow_id: str
+    violations: list[Violation]
+    payload: dict[str, Any]
+    owner_group: str
+    opened_at: datetime
+    sla_deadline: datetime
+    allowed: list[DecisionKind]
+    status: CaseStatus = CaseStatus.OPEN
+    decision: DecisionRecord | None = None
+    escalations: list[Escalation] = Field(default_factory=list)
+    refused: list[RefusedDecision] = Field(default_factory=list)
+
+
+class DecisionResult(BaseModel):
+    """What the decision update returns: the case as decided, and where the run goes next."""
+
+    case: ExceptionCase
+    next_stage: str

@@ -1,0 +1,184 @@
+"""The contract language: one typed, written answer to each of the six questions a handoff must answer.
+
+1. `Trigger`         which event triggers it (typed payload, dedupe key, optional schedule);
+2. `source_of_truth` which system owns each entity the payload carries;
+3. `Sync`            which fields go to which system, and which deliberately stay local;
+4. `rules`           what happens to incomplete or inconsistent data (see `schemas.rules`);
+5. `ExceptionPolicy` who owns exceptions: group, decisions, SLA, escalation, end-of-chain decision;
+6. `Gain`            which measurable gain is expected.
+
+A contract may be written down incompletely: the model accepts it so that the readiness gate can say, in plain
+words, which question is still unanswered. Nothing runs until the gate says READY.
+
+Payloads are pydantic models whose top-level fields are entities (nested models), so every field path reads
+`entity.field`: `reservation.party_size`, `guest.allergies`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from schemas.rules import Rule
+
+
+class DecisionKind(StrEnum):
+    """What an operator may decide about an exception case."""
+
+    APPROVE = "approve"
+    """Deliver the payload as it is, recorded as an override of the rules."""
+    REJECT = "reject"
+    """End the run; nothing is delivered."""
+    CORRECT = "correct"
+    """Patch payload fields, then validate again (which may open a new case)."""
+    RETRY = "retry"
+    """Run the validation again unchanged, for when the upstream system was fixed."""
+
+
+class Measure(StrEnum):
+    """Ledger measures a gain can be tracked by. For each of them, lower is better."""
+
+    CYCLE_TIME = "cycle_time"
+    """Seconds from the event to delivery (p50 over delivered runs)."""
+    EXCEPTION_RATE = "exception_rate"
+    """Share of runs that opened at least one exception case, in percent."""
+    MANUAL_TOUCHES = "manual_touches"
+    """Operator decisions per run."""
+
+
+class Trigger(BaseModel):
+    """Question 1: the event that starts the handoff."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event: str = Field(min_length=1, description="The event name, e.g. 'reservation.confirmed'.")
+    payload: type[BaseModel] = Field(description="The pydantic model every event payload is checked against.")
+    dedupe_key: str | None = Field(
+        default=None, description="Field path whose value makes an event unique; a repeat finds the same run."
+    )
+    schedule: str | None = Field(default=None, description="A cron expression, for handoffs started on a clock.")
+
+    @field_serializer("payload")
+    def _serialize_payload(self, payload: type[BaseModel]) -> dict[str, Any]:
+        # The class itself cannot be serialized; its name and JSON schema are what the content hash must cover.
+        return {"model": f"{payload.__module__}.{payload.__qualname__}", "schema": payload.model_json_schema()}
+
+
+class SyncTarget(BaseModel):
+    """Question 3, for one system: the payload fields it receives."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system: str = Field(min_length=1)
+    fields: tuple[str, ...] = Field(description="Payload field paths (`entity.field`) written to this system.")
+    rename: dict[str, str] = Field(
+        default_factory=dict, description="Field path -> the name the target system uses for it."
+    )
+
+    def target_name(self, field_path: str) -> str:
+        """The name a field is written under: its rename, else the path with `_` for `.`."""
+        return self.rename.get(field_path, field_path.replace(".", "_"))
+
+
+class Sync(BaseModel):
+    """Question 3: what travels where, and what deliberately stays where it is."""
+
+    model_config = ConfigDict(frozen=True)
+
+    targets: tuple[SyncTarget, ...] = ()
+    local: tuple[str, ...] = Field(default=(), description="Field paths that are never synced, on purpose.")
+
+
+class ExceptionPolicy(BaseModel):
+    """Question 5: who owns an exception case, and what happens when nobody decides."""
+
+    model_config = ConfigDict(frozen=True)
+
+    owner: str | None = Field(default=None, description="The operator group that decides cases first.")
+    allowed: frozenset[DecisionKind] = Field(default=frozenset(DecisionKind))
+    sla: timedelta = Field(default=timedelta(hours=4), description="How long each group has before escalation.")
+    escalation: tuple[str, ...] = Field(default=(), description="Groups that take over, in order, as SLAs pass.")
+    on_timeout: DecisionKind | None = Field(
+        default=None, description="The decision applied when the last group's SLA passes too."
+    )
+
+    @property
+    def chain(self) -> tuple[str, ...]:
+        """Every group that may own a case, in order: the owner, then the escalation chain."""
+        return ((self.owner,) if self.owner else ()) + self.escalation
+
+
+class Gain(BaseModel):
+    """Question 6: the measurable operational gain this handoff is for."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metric: str = Field(min_length=1, description="What is measured, in words.")
+    unit: str = Field(min_length=1)
+    measure: Measure
+    baseline: float = Field(description="The figure before the handoff was automated.")
+    target: float | None = Field(default=None, description="The figure the handoff must reach (lower is better).")
+
+
+class OperatorGroup(BaseModel):
+    """A group of operators who may decide exception cases. Groups are declared once, in the catalog."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1)
+    description: str = ""
+
+
+class HandoffContract(BaseModel):
+    """One business handoff, written down. Its content hash is stamped on every run it starts."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(min_length=1, pattern=r"^[a-z][a-z0-9-]*$", description="Also the workflow type name.")
+    version: int = Field(default=1, ge=1)
+    description: str = ""
+    trigger: Trigger | None = None
+    source_of_truth: dict[str, str] = Field(default_factory=dict, description="Entity -> the system that owns it.")
+    sync: Sync | None = None
+    rules: tuple[Rule, ...] = ()
+    exceptions: ExceptionPolicy | None = None
+    gain: Gain | None = None
+
+    def content_hash(self) -> str:
+        """A stable hash of everything the contract says: any change to a rule, a sync or the payload changes it."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class Catalog(BaseModel):
+    """Every handoff and every operator group, declared in one place."""
+
+    model_config = ConfigDict(frozen=True)
+
+    groups: tuple[OperatorGroup, ...] = ()
+    contracts: tuple[HandoffContract, ...] = ()
+
+    def contract(self, name: str) -> HandoffContract:
+        """The contract called `name`; a `KeyError` that lists the known names otherwise."""
+        for contract in self.contracts:
+            if contract.name == name:
+                return contract
+        known = ", ".join(c.name for c in self.contracts) or "none"
+        raise KeyError(f"no handoff named {name!r} in the catalog (known: {known})")
+
+    def for_event(self, event: str) -> HandoffContract:
+        """The contract triggered by `event`; a `KeyError` that lists the known events otherwise."""
+        for contract in self.contracts:
+            if contract.trigger is not None and contract.trigger.event == event:
+                return contract
+        known = ", ".join(c.trigger.event for c in self.contracts if c.trigger) or "none"
+        raise KeyError(f"no handoff is triggered by event {event!r} (known: {known})")
+
+    @property
+    def group_names(self) -> frozenset[str]:
+        return frozenset(group.name for group in self.groups)

@@ -1,0 +1,73 @@
+"""A handoff run: its input, its stages, its deliveries and the view of it that queries return."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.cases import ExceptionCase
+
+
+class Stage(StrEnum):
+    """Where a run is. Also the `HandoffStage` search attribute, so runs can be listed by stage."""
+
+    RECEIVED = "received"
+    VALIDATING = "validating"
+    AWAITING_DECISION = "awaiting-decision"
+    DELIVERING = "delivering"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+    FAILED = "failed"
+
+    @property
+    def is_final(self) -> bool:
+        return self in (Stage.DELIVERED, Stage.REJECTED, Stage.FAILED)
+
+
+class HandoffInput(BaseModel):
+    """What a trigger hands the workflow. The payload was already checked against the trigger's model at the edge."""
+
+    model_config = ConfigDict(frozen=True)
+
+    event: str
+    payload: dict[str, Any]
+    received_at: datetime
+    sla_scale: float = Field(default=1.0, gt=0, description="Multiplies every SLA: tests and demos use seconds.")
+
+
+class Delivery(BaseModel):
+    """The fields written to one target system, once."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system: str
+    record_key: str
+    fields: dict[str, Any]
+    delivered_at: datetime
+
+
+class HandoffStatus(BaseModel):
+    """A run as the `status` query returns it: Temporal's live view, which the ledger mirrors."""
+
+    handoff: str
+    workflow_id: str
+    contract_version: int
+    contract_hash: str
+    stage: Stage
+    payload: dict[str, Any]
+    cases: list[ExceptionCase] = Field(default_factory=list)
+    deliveries: list[Delivery] = Field(default_factory=list)
+    override: bool = False
+    """True when the payload was delivered by an 'approve' despite violations."""
+    failure: str | None = None
+
+
+class HandoffResult(BaseModel):
+    """What a run returns when it ends."""
+
+    stage: Stage
+    deliveries: list[Delivery] = Field(default_factory=list)
+    cases: list[ExceptionCase] = Field(default_factory=list)

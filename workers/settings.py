@@ -1,0 +1,81 @@
+"""Every setting of Handoff, in one typed place. Each is read from an environment variable `HANDOFF_<NAME>`.
+
+The defaults run everything on this machine: the embedded Temporal dev server on localhost and a SQLite ledger
+under `.handoff/`. Production sets the Temporal address, TLS and a PostgreSQL URL (see docs/operations.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Handoff's settings. Field docs are the settings table in docs/operations.md."""
+
+    model_config = SettingsConfigDict(env_prefix="HANDOFF_", extra="ignore")
+
+    home: Path = Field(default=Path(".handoff"), description="Where the embedded server and SQLite files live.")
+
+    # Temporal
+    temporal_address: str = Field(default="localhost:7233", description="host:port of the Temporal frontend.")
+    namespace: str = Field(default="default", description="Temporal namespace.")
+    task_queue: str = Field(default="handoff", description="Task queue the worker polls and triggers start on.")
+    tls_cert: Path | None = Field(default=None, description="Client certificate (PEM) for mTLS / Temporal Cloud.")
+    tls_key: Path | None = Field(default=None, description="Client private key (PEM) for mTLS / Temporal Cloud.")
+    tls_ca: Path | None = Field(default=None, description="CA bundle (PEM) to verify the server, if not public.")
+    api_key: str | None = Field(default=None, description="Temporal Cloud API key, instead of mTLS.")
+
+    # Embedded server (`handoff server`)
+    server_port: int = Field(default=7233, description="gRPC port of the embedded dev server.")
+    server_ui_port: int = Field(default=8233, description="UI port of the embedded dev server.")
+    server_ui: bool = Field(default=True, description="Serve the Temporal UI from the embedded server.")
+
+    # Ledger and demo systems
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the ledger; default: SQLite at <home>/ledger.db."
+    )
+    systems_database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL of the demo business systems; default: <home>/systems.db."
+    )
+
+    # Runs
+    sla_scale: float = Field(
+        default=1.0, gt=0, description="Multiplies every contract SLA (0.001 turns hours into seconds for demos)."
+    )
+
+    # Worker
+    max_concurrent_activities: int = Field(default=100, ge=1, description="Activities one worker runs at once.")
+    max_concurrent_workflow_tasks: int = Field(default=100, ge=1, description="Workflow tasks one worker runs.")
+    max_cached_workflows: int = Field(default=10_000, ge=0, description="Workflow cache size per worker.")
+    graceful_shutdown_seconds: float = Field(
+        default=30, ge=0, description="On SIGTERM, how long in-flight activities may finish."
+    )
+    metrics_port: int | None = Field(default=None, description="Serve Prometheus metrics on this port (0.0.0.0).")
+
+    # API
+    api_host: str = Field(default="127.0.0.1", description="Bind address of `handoff api`.")
+    api_port: int = Field(default=8000, description="Port of `handoff api`.")
+    max_payload_bytes: int = Field(default=64 * 1024, ge=1, description="Largest event body the API accepts.")
+
+    # Logging
+    log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
+    log_format: Literal["console", "json"] = Field(
+        default="console", description="Readable console logs in development, JSON lines in production."
+    )
+
+    @property
+    def ledger_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'ledger.db'}"
+
+    @property
+    def systems_url(self) -> str:
+        return self.systems_database_url or f"sqlite:///{self.home / 'systems.db'}"
+
+
+def load_settings() -> Settings:
+    """Read the settings from the environment, now (not at import time, so tests can set variables first)."""
+    return Settings()

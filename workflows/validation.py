@@ -1,0 +1,141 @@
+"""Pure evaluation of a contract's declarative rules against a payload.
+
+Deterministic and free of I/O, so the workflow runs it inline (no activity, nothing in history) and the readiness
+gate's tests can use it as the ground truth for "does any value satisfy these rules?". `Lookup` rules need another
+system and are evaluated by validation activities instead; `evaluate` skips them.
+
+Payloads are read as plain dicts (`model.model_dump()`, so dates stay dates) through `entity.field` paths.
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from schemas.cases import Violation
+from schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, Rule, When
+
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+_MISSING = object()
+
+
+def value_at(payload: Mapping[str, Any], path: str) -> Any:
+    """The value at an `entity.field` path, or None when any step of the path is missing."""
+    current: Any = payload
+    for part in path.split("."):
+        if not isinstance(current, Mapping):
+            return None
+        current = current.get(part, _MISSING)
+        if current is _MISSING:
+            return None
+    return current
+
+
+def is_present(value: Any) -> bool:
+    """A value counts as present unless it is None, an empty string, or an empty collection."""
+    if value is None:
+        return False
+    if isinstance(value, str | list | tuple | dict | set | frozenset):
+        return len(value) > 0
+    return True
+
+
+def holds(rule: Rule, payload: Mapping[str, Any]) -> bool:
+    """Whether the payload satisfies the rule. An absent value satisfies every value rule (only `Required` asks
+    for presence). `Lookup` rules cannot be judged here and hold."""
+    match rule:
+        case Required(field=field):
+            return is_present(value_at(payload, field))
+        case Forbidden(field=field):
+            return not is_present(value_at(payload, field))
+        case When(condition=condition, then=then):
+            return not condition_holds(condition, payload) or holds(then, payload)
+        case Lookup():
+            return True
+        case _:
+            return _value_rule_holds(rule, payload, when_absent=True)
+
+
+def condition_holds(rule: Rule, payload: Mapping[str, Any]) -> bool:
+    """A rule read as the condition of a `When`: a value rule holds only when its field has a value."""
+    match rule:
+        case Required() | Forbidden() | When() | Lookup():
+            return holds(rule, payload)
+        case _:
+            return _value_rule_holds(rule, payload, when_absent=False)
+
+
+def _value_rule_holds(rule: Rule, payload: Mapping[str, Any], *, when_absent: bool) -> bool:
+    match rule:
+        case Compare(left=left, op=op, right=right):
+            a, b = value_at(payload, left), value_at(payload, right)
+            if not (is_present(a) and is_present(b)):
+                return when_absent
+            return _safely(lambda: _OPERATORS[op](a, b))
+        case Min(field=field, value=bound, exclusive=exclusive):
+            value = value_at(payload, field)
+            if not is_present(value):
+                return when_absent
+            return _safely(lambda: value > bound if exclusive else value >= bound)
+        case Max(field=field, value=bound, exclusive=exclusive):
+            value = value_at(payload, field)
+            if not is_present(value):
+                return when_absent
+            return _safely(lambda: value < bound if exclusive else value <= bound)
+        case OneOf(field=field, values=values):
+            value = value_at(payload, field)
+            if not is_present(value):
+                return when_absent
+            return value in values
+        case Pattern(field=field, regex=regex):
+            value = value_at(payload, field)
+            if not is_present(value):
+                return when_absent
+            return isinstance(value, str) and re.fullmatch(regex, value) is not None
+    raise TypeError(f"not a value rule: {rule!r}")  # pragma: no cover - the match above is exhaustive
+
+
+def _safely(compare: Callable[[], bool]) -> bool:
+    # A value of the wrong type (a text where a number is expected) breaks the rule rather than the workflow.
+    try:
+        return bool(compare())
+    except TypeError:
+        return False
+
+
+def violation_of(rule: Rule, payload: Mapping[str, Any]) -> Violation | None:
+    """The violation this rule finds in the payload, or None when it holds."""
+    if holds(rule, payload):
+        return None
+    if isinstance(rule, Compare):
+        field = rule.left
+        value: Any = {rule.left: value_at(payload, rule.left), rule.right: value_at(payload, rule.right)}
+    elif isinstance(rule, When):
+        field = rule.then.fields[0]
+        value = value_at(payload, field)
+    else:
+        field = rule.fields[0]
+        value = value_at(payload, field)
+    return Violation(rule=rule.label, kind=rule.kind, field=field, value=value, reason=rule.reason)
+
+
+def evaluate(rules: Iterable[Rule], payload: Mapping[str, Any]) -> list[Violation]:
+    """Every declarative rule the payload breaks, in the contract's order: one pass, not first-fail."""
+    violations = []
+    for rule in rules:
+        if isinstance(rule, Lookup):
+            continue
+        violation = violation_of(rule, payload)
+        if violation is not None:
+            violations.append(violation)
+    return violations
