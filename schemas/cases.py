@@ -30,6 +30,27 @@ class Violation(BaseModel):
     reason: str
 
 
+class RefusalKind(StrEnum):
+    """Why a decision was refused. The API maps each to its HTTP status; the CLI prints the message."""
+
+    UNKNOWN_CASE = "unknown-case"
+    ALREADY_DECIDED = "already-decided"
+    NOT_ALLOWED = "not-allowed"
+    """The contract does not allow this decision."""
+    NOT_OWNER = "not-owner"
+    """The operator is not in the group that owns the case now."""
+    INVALID_CORRECTION = "invalid-correction"
+
+
+class Refusal(BaseModel):
+    """A decision the workflow will not take, and why, in words for the operator."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: RefusalKind
+    message: str
+
+
 class CaseStatus(StrEnum):
     OPEN = "open"
     DECIDED = "decided"
@@ -78,6 +99,7 @@ class RefusedDecision(BaseModel):
 
     request: DecisionRequest
     refusal: str
+    kind: RefusalKind | None = None
     at: datetime
 
 

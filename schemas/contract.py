@@ -22,7 +22,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_serializer
 
 from schemas.rules import Rule
 
@@ -149,10 +149,14 @@ class HandoffContract(BaseModel):
     exceptions: ExceptionPolicy | None = None
     gain: Gain | None = None
 
+    _content_hash: str | None = PrivateAttr(default=None)
+
     def content_hash(self) -> str:
         """A stable hash of everything the contract says: any change to a rule, a sync or the payload changes it."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        if self._content_hash is None:  # contracts are frozen, so the hash is computed once
+            canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+            self._content_hash = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        return self._content_hash
 
 
 class Catalog(BaseModel):

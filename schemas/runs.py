@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.cases import ExceptionCase
+from schemas.cases import ExceptionCase, RefusedDecision
 
 
 class Stage(StrEnum):
@@ -63,6 +63,8 @@ class HandoffStatus(BaseModel):
     override: bool = False
     """True when the payload was delivered by an 'approve' despite violations."""
     failure: str | None = None
+    unmatched_refusals: list[RefusedDecision] = Field(default_factory=list)
+    """Refused decision signals that named no case of this run."""
 
 
 class HandoffResult(BaseModel):
@@ -71,3 +73,22 @@ class HandoffResult(BaseModel):
     stage: Stage
     deliveries: list[Delivery] = Field(default_factory=list)
     cases: list[ExceptionCase] = Field(default_factory=list)
+
+
+class TriggerAccepted(BaseModel):
+    """What a trigger answers: the run that handles the event, new or (for a repeated event) the existing one."""
+
+    handoff: str
+    event: str
+    workflow_id: str
+    run_id: str
+    duplicate: bool = False
+    """True when this event had been received before and the existing run was returned."""
+
+
+class FieldError(BaseModel):
+    """One problem with an event payload: where (`reservation.party_size`) and what is wrong."""
+
+    field: str
+    message: str
+    type: str

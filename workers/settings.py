@@ -55,6 +55,9 @@ class Settings(BaseSettings):
         default=30, ge=0, description="On SIGTERM, how long in-flight activities may finish."
     )
     metrics_port: int | None = Field(default=None, description="Serve Prometheus metrics on this port (0.0.0.0).")
+    delivery_pause_seconds: float = Field(
+        default=0, ge=0, description="Tests only: pause between a delivery's write and its acknowledgement."
+    )
 
     # API
     api_host: str = Field(default="127.0.0.1", description="Bind address of `handoff api`.")

@@ -139,3 +139,27 @@ def evaluate(rules: Iterable[Rule], payload: Mapping[str, Any]) -> list[Violatio
         if violation is not None:
             violations.append(violation)
     return violations
+
+
+def patched(payload: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of the payload with each `entity.field` path in `patch` set to its new value (for 'correct')."""
+    result: dict[str, Any] = _deep_copy(payload)
+    for path, value in patch.items():
+        *parents, leaf = path.split(".")
+        node = result
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = {}
+                node[part] = child
+            node = child
+        node[leaf] = value
+    return result
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {key: _deep_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(item) for item in value]
+    return value

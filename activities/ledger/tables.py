@@ -1,0 +1,145 @@
+"""The ledger's tables: every run, case, violation, decision, escalation, refusal and delivery, in one SQL schema.
+
+These sqlmodel table classes live on the activities side on purpose: Temporal's sandbox re-imports what workflows
+import, and a table class defined twice breaks SQLAlchemy's metadata. Times are stored in UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _utc_column(*, nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index))
+
+
+class RunRow(SQLModel, table=True):
+    """One handoff run, mirrored from Temporal: its contract stamp, payload and current stage."""
+
+    __tablename__ = "runs"
+
+    workflow_id: str = Field(primary_key=True)
+    handoff: str = Field(index=True)
+    event: str
+    dedupe_key: str
+    contract_version: int
+    contract_hash: str = Field(index=True)
+    stage: str = Field(index=True)
+    last_step: int = 0
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    received_at: datetime = _utc_column(index=True)
+    updated_at: datetime = _utc_column()
+    finished_at: datetime | None = _utc_column(nullable=True)
+    override: bool = False
+    failure: str | None = None
+
+
+class CaseRow(SQLModel, table=True):
+    """An exception case: bad data waiting for (or resolved by) a decision."""
+
+    __tablename__ = "cases"
+
+    id: str = Field(primary_key=True)
+    workflow_id: str = Field(index=True)
+    handoff: str = Field(index=True)
+    owner_group: str = Field(index=True)
+    status: str = Field(index=True)
+    opened_at: datetime = _utc_column()
+    sla_deadline: datetime = _utc_column()
+    decided_at: datetime | None = _utc_column(nullable=True)
+    decision: str | None = None
+    allowed: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+class ViolationRow(SQLModel, table=True):
+    """One broken rule of a case, in the order the contract lists its rules."""
+
+    __tablename__ = "violations"
+    __table_args__ = (UniqueConstraint("case_id", "position"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, foreign_key="cases.id")
+    position: int
+    rule: str
+    kind: str
+    field: str
+    value: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    reason: str
+
+
+class DecisionRow(SQLModel, table=True):
+    """The decision that resolved a case: by an operator, or the contract's end-of-chain decision."""
+
+    __tablename__ = "decisions"
+
+    case_id: str = Field(primary_key=True, foreign_key="cases.id")
+    workflow_id: str = Field(index=True)
+    handoff: str = Field(index=True)
+    decision: str
+    operator: str
+    group: str | None = None
+    reason: str
+    patch: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    decided_at: datetime = _utc_column()
+    by_timeout: bool = False
+
+
+class EscalationRow(SQLModel, table=True):
+    """A case passed from one group to the next because its SLA passed."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (UniqueConstraint("case_id", "to_group"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, foreign_key="cases.id")
+    workflow_id: str = Field(index=True)
+    from_group: str
+    to_group: str
+    at: datetime = _utc_column()
+
+
+class RefusedDecisionRow(SQLModel, table=True):
+    """A decision sent as a signal and refused by the workflow; nothing changed, but the attempt is audited."""
+
+    __tablename__ = "refused_decisions"
+    __table_args__ = (UniqueConstraint("workflow_id", "sequence"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    workflow_id: str = Field(index=True)
+    handoff: str
+    sequence: int
+    case_id: str
+    decision: str
+    operator: str
+    reason: str
+    refusal: str
+    at: datetime = _utc_column()
+
+
+class DeliveryRow(SQLModel, table=True):
+    """The fields one run wrote to one target system."""
+
+    __tablename__ = "deliveries"
+
+    workflow_id: str = Field(primary_key=True)
+    system: str = Field(primary_key=True)
+    handoff: str = Field(index=True)
+    record_key: str
+    fields: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    delivered_at: datetime = _utc_column()
+
+
+class OperatorRow(SQLModel, table=True):
+    """An operator who may decide cases for their groups. The API token is kept only as a hash."""
+
+    __tablename__ = "operators"
+
+    name: str = Field(primary_key=True)
+    groups: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    token_hash: str = Field(index=True, unique=True)
+    created_at: datetime = _utc_column()

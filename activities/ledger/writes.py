@@ -1,0 +1,230 @@
+"""Idempotent writes to the ledger. Each is keyed so that an activity retried after a crash changes nothing twice.
+
+Runs are keyed by workflow id and a step counter the workflow increments per record; cases by case id; decisions
+by case; escalations by case and group; refusals by run and sequence; deliveries by run and system.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from activities.ledger.database import session_scope
+from activities.ledger.tables import (
+    CaseRow,
+    DecisionRow,
+    DeliveryRow,
+    EscalationRow,
+    RefusedDecisionRow,
+    RunRow,
+    ViolationRow,
+)
+from schemas.activities import EscalationRecord, RefusalRecord, StageChange
+from schemas.cases import DecisionRecord, ExceptionCase
+from schemas.runs import Delivery
+
+log = structlog.get_logger(__name__)
+
+
+class LedgerError(Exception):
+    """The ledger was asked for something that cannot be right (a record for a run it never saw)."""
+
+
+def record_stage_change(engine: Engine, change: StageChange) -> bool:
+    """Apply one stage change; False when it was applied before (a retry), True when it changed the ledger."""
+    try:
+        return _record_stage_change(engine, change)
+    except IntegrityError:
+        # Two attempts raced to insert the same rows; the other one won, so this change is already there.
+        log.info("ledger.stage_change_raced", workflow_id=change.workflow_id, step=change.step)
+        return _record_stage_change(engine, change)
+
+
+def _record_stage_change(engine: Engine, change: StageChange) -> bool:
+    with session_scope(engine) as session:
+        run = session.get(RunRow, change.workflow_id, with_for_update=True)
+        if run is None:
+            if change.run is None:
+                raise LedgerError(f"run {change.workflow_id!r} is not in the ledger and its change carries no stamp")
+            stamp = change.run
+            run = RunRow(
+                workflow_id=change.workflow_id,
+                handoff=stamp.handoff,
+                event=stamp.event,
+                dedupe_key=stamp.dedupe_key,
+                contract_version=stamp.contract_version,
+                contract_hash=stamp.contract_hash,
+                stage=change.stage.value,
+                last_step=change.step,
+                payload=stamp.payload,
+                received_at=stamp.received_at,
+                updated_at=change.at,
+            )
+            session.add(run)
+        elif change.step <= run.last_step:
+            return False
+        run.stage = change.stage.value
+        run.last_step = change.step
+        run.updated_at = change.at
+        run.override = run.override or change.override
+        if change.failure is not None:
+            run.failure = change.failure
+        if change.stage.is_final:
+            run.finished_at = change.at
+        if change.case is not None:
+            _upsert_case(session, change.case)
+        if change.decision is not None:
+            _insert_decision(session, change.workflow_id, change.case, change.decision)
+    log.info("ledger.stage_change", workflow_id=change.workflow_id, stage=change.stage.value, step=change.step)
+    return True
+
+
+def _upsert_case(session: Session, case: ExceptionCase) -> None:
+    row = session.get(CaseRow, case.id)
+    if row is None:
+        row = CaseRow(
+            id=case.id,
+            workflow_id=case.workflow_id,
+            handoff=case.handoff,
+            owner_group=case.owner_group,
+            status=case.status.value,
+            opened_at=case.opened_at,
+            sla_deadline=case.sla_deadline,
+            allowed=[d.value for d in case.allowed],
+            payload=case.payload,
+        )
+        session.add(row)
+        session.flush()
+        for position, violation in enumerate(case.violations):
+            session.add(
+                ViolationRow(
+                    case_id=case.id,
+                    position=position,
+                    rule=violation.rule,
+                    kind=violation.kind,
+                    field=violation.field,
+                    value=violation.value,
+                    reason=violation.reason,
+                )
+            )
+    row.owner_group = case.owner_group
+    row.status = case.status.value
+    row.sla_deadline = case.sla_deadline
+    if case.decision is not None:
+        row.decision = case.decision.decision.value
+        row.decided_at = case.decision.decided_at
+
+
+def _insert_decision(session: Session, workflow_id: str, case: ExceptionCase | None, decision: DecisionRecord) -> None:
+    if session.get(DecisionRow, decision.case_id) is not None:
+        return
+    session.add(
+        DecisionRow(
+            case_id=decision.case_id,
+            workflow_id=workflow_id,
+            handoff=case.handoff if case else "",
+            decision=decision.decision.value,
+            operator=decision.operator,
+            group=decision.group,
+            reason=decision.reason,
+            patch=decision.patch,
+            decided_at=decision.decided_at,
+            by_timeout=decision.by_timeout,
+        )
+    )
+
+
+def record_escalation(engine: Engine, record: EscalationRecord) -> bool:
+    """Record that a case passed to the next group; False when it was recorded before."""
+    with session_scope(engine) as session:
+        existing = session.exec(
+            select(EscalationRow).where(
+                EscalationRow.case_id == record.case_id, EscalationRow.to_group == record.escalation.to_group
+            )
+        ).first()
+        if existing is not None:
+            return False
+        case = session.get(CaseRow, record.case_id)
+        if case is None:
+            raise LedgerError(f"case {record.case_id!r} is not in the ledger")
+        case.owner_group = record.escalation.to_group
+        case.sla_deadline = record.sla_deadline
+        session.add(
+            EscalationRow(
+                case_id=record.case_id,
+                workflow_id=record.workflow_id,
+                from_group=record.escalation.from_group,
+                to_group=record.escalation.to_group,
+                at=record.escalation.at,
+            )
+        )
+    log.info("ledger.escalation", workflow_id=record.workflow_id, case_id=record.case_id)
+    return True
+
+
+def record_refusal(engine: Engine, record: RefusalRecord) -> bool:
+    """Record a refused decision signal; False when it was recorded before."""
+    with session_scope(engine) as session:
+        existing = session.exec(
+            select(RefusedDecisionRow).where(
+                RefusedDecisionRow.workflow_id == record.workflow_id, RefusedDecisionRow.sequence == record.sequence
+            )
+        ).first()
+        if existing is not None:
+            return False
+        request = record.refused.request
+        session.add(
+            RefusedDecisionRow(
+                workflow_id=record.workflow_id,
+                handoff=record.handoff,
+                sequence=record.sequence,
+                case_id=request.case_id,
+                decision=request.decision.value,
+                operator=request.operator,
+                reason=request.reason,
+                refusal=record.refused.refusal,
+                at=record.refused.at,
+            )
+        )
+    log.info("ledger.refusal", workflow_id=record.workflow_id, case_id=record.refused.request.case_id)
+    return True
+
+
+def record_delivery(engine: Engine, workflow_id: str, handoff: str, delivery: Delivery) -> Delivery:
+    """Record a delivery; when it was recorded before, return the first record (the write happened once)."""
+    try:
+        with session_scope(engine) as session:
+            existing = session.get(DeliveryRow, (workflow_id, delivery.system))
+            if existing is not None:
+                return _as_delivery(existing)
+            session.add(
+                DeliveryRow(
+                    workflow_id=workflow_id,
+                    system=delivery.system,
+                    handoff=handoff,
+                    record_key=delivery.record_key,
+                    fields=delivery.fields,
+                    delivered_at=delivery.delivered_at,
+                )
+            )
+    except IntegrityError:
+        with session_scope(engine) as session:
+            row = session.get(DeliveryRow, (workflow_id, delivery.system))
+            assert row is not None  # the IntegrityError says the other writer committed it
+            return _as_delivery(row)
+    return delivery
+
+
+def _as_delivery(row: DeliveryRow) -> Delivery:
+    return Delivery(
+        system=row.system, record_key=row.record_key, fields=row.fields, delivered_at=_aware(row.delivered_at)
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes; the ledger stores UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

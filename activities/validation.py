@@ -1,0 +1,53 @@
+"""Validation look-ups: the contract's `Lookup` rules, checked against the systems that know the answer."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Protocol
+
+import structlog
+from temporalio import activity
+
+from schemas.activities import RUN_LOOKUPS, LookupRequest, LookupResult
+from schemas.cases import Violation
+
+log = structlog.get_logger(__name__)
+
+
+class LookupProvider(Protocol):
+    """Whatever answers named checks: the demo systems here, real systems' APIs in a deployment."""
+
+    @property
+    def known_checks(self) -> frozenset[str]: ...
+
+    def check(self, name: str, value: Any) -> bool: ...
+
+
+class ValidationActivities:
+    """Runs every look-up of one validation pass, and returns the ones that failed as violations."""
+
+    def __init__(self, provider: LookupProvider) -> None:
+        self._provider = provider
+
+    @activity.defn(name=RUN_LOOKUPS)
+    async def run_lookups(self, request: LookupRequest) -> LookupResult:
+        return await asyncio.to_thread(self._run, request)
+
+    def _run(self, request: LookupRequest) -> LookupResult:
+        violations = []
+        for lookup in request.checks:
+            passed = self._provider.check(lookup.check, lookup.value)
+            log.info(
+                "lookup.checked",
+                handoff=request.handoff,
+                workflow_id=request.workflow_id,
+                check=lookup.check,
+                passed=passed,
+            )
+            if not passed:
+                violations.append(
+                    Violation(
+                        rule=lookup.rule, kind="lookup", field=lookup.field, value=lookup.value, reason=lookup.reason
+                    )
+                )
+        return LookupResult(violations=violations)

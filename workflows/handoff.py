@@ -1,0 +1,461 @@
+"""The handoff workflow: one durable run of a contract, from event to delivery, with bad data held for a decision.
+
+    received -> validating -+-> delivering -> delivered
+                            |        ^
+                            v        | approve / correct (validate again) / retry
+                     awaiting-decision --> rejected
+                            | SLA passes -> next group of the chain -> end of chain -> the contract's decision
+
+One dynamic workflow serves every contract: the workflow type is the contract's name (`reservation-to-pos`), so
+each handoff is its own workflow type in Temporal, and adding a handoff is adding a contract to the catalog.
+Everything here is deterministic; every side effect (look-ups, deliveries, the ledger) is an activity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RawValue, RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel, ValidationError
+
+    from schemas.activities import (
+        DELIVER,
+        RECORD_ESCALATION,
+        RECORD_REFUSAL,
+        RECORD_STAGE_CHANGE,
+        RUN_LOOKUPS,
+        DeliveryRequest,
+        DeliveryResult,
+        EscalationRecord,
+        LookupCheck,
+        LookupRequest,
+        LookupResult,
+        RefusalRecord,
+        RunStamp,
+        StageChange,
+        SyncedField,
+    )
+    from schemas.cases import (
+        CaseStatus,
+        DecisionRecord,
+        DecisionRequest,
+        DecisionResult,
+        Escalation,
+        ExceptionCase,
+        Refusal,
+        RefusalKind,
+        RefusedDecision,
+        Violation,
+    )
+    from schemas.contract import DecisionKind, ExceptionPolicy, HandoffContract
+    from schemas.rules import Lookup
+    from schemas.runs import Delivery, HandoffInput, HandoffResult, HandoffStatus, Stage
+    from workflows import search_attributes as sa
+    from workflows.catalog import CATALOG
+    from workflows.validation import evaluate, patched, value_at
+
+LEDGER_TIMEOUT = timedelta(seconds=30)
+LEDGER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=["LedgerError"])
+LOOKUP_TIMEOUT = timedelta(seconds=30)
+LOOKUP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=["KeyError"])
+DELIVERY_TIMEOUT = timedelta(minutes=2)
+DELIVERY_HEARTBEAT = timedelta(seconds=10)
+DELIVERY_RETRY = RetryPolicy(
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=["DeliveryRefused", "UnknownField", "InvalidFieldValue", "KeyError"],
+)
+
+NEXT_STAGE = {
+    DecisionKind.APPROVE: Stage.DELIVERING,
+    DecisionKind.REJECT: Stage.REJECTED,
+    DecisionKind.CORRECT: Stage.VALIDATING,
+    DecisionKind.RETRY: Stage.VALIDATING,
+}
+
+
+@workflow.defn(dynamic=True, sandboxed=True)
+class HandoffWorkflow:
+    """Runs the contract named by the workflow type on the payload of one event."""
+
+    @workflow.init
+    def __init__(self, args: Sequence[RawValue]) -> None:
+        self._input = workflow.payload_converter().from_payload(args[0].payload, HandoffInput)
+        self._handoff = workflow.info().workflow_type
+        self._contract: HandoffContract | None = next((c for c in CATALOG.contracts if c.name == self._handoff), None)
+        self._payload = dict(self._input.payload)
+        self._stage = Stage.RECEIVED
+        self._cases: list[ExceptionCase] = []
+        self._deliveries: list[Delivery] = []
+        self._unmatched_refusals: list[RefusedDecision] = []
+        self._recorded_decisions: set[str] = set()
+        self._step = 0
+        self._refusal_count = 0
+        self._override = False
+        self._failure: str | None = None
+
+    @workflow.run
+    async def run(self, args: Sequence[RawValue]) -> HandoffResult:
+        contract = self._contract
+        if contract is None:
+            raise ApplicationError(f"No handoff named {self._handoff!r} in this worker's catalog.", non_retryable=True)
+        await self._enter(Stage.VALIDATING, run=self._stamp(contract))
+        while violations := await self._validate(contract):
+            case, decision = await self._hold_for_decision(contract, violations)
+            next_stage = NEXT_STAGE[decision.decision]
+            if next_stage is Stage.REJECTED:
+                return await self._finish(Stage.REJECTED, case=case, decision=decision)
+            self._override = decision.decision is DecisionKind.APPROVE
+            await self._enter(next_stage, case=case, decision=decision, override=self._override)
+            self._recorded_decisions.add(case.id)
+            if self._override:
+                break
+        if self._stage is not Stage.DELIVERING:
+            await self._enter(Stage.DELIVERING)
+        try:
+            await self._deliver(contract)
+        except ActivityError as error:
+            self._failure = f"Delivery failed: {error.cause or error}"
+            await self._finish(Stage.FAILED)
+            raise ApplicationError(self._failure, non_retryable=True) from error
+        return await self._finish(Stage.DELIVERED)
+
+    # -- messages ---------------------------------------------------------------------------------------------------
+
+    @workflow.query
+    def status(self) -> HandoffStatus:
+        """The run as it is now: stage, payload, cases with their history, deliveries."""
+        return HandoffStatus(
+            handoff=self._handoff,
+            workflow_id=workflow.info().workflow_id,
+            contract_version=self._contract.version if self._contract else 0,
+            contract_hash=self._contract.content_hash() if self._contract else "",
+            stage=self._stage,
+            payload=self._payload,
+            cases=self._cases,
+            deliveries=self._deliveries,
+            override=self._override,
+            failure=self._failure,
+            unmatched_refusals=self._unmatched_refusals,
+        )
+
+    @workflow.update
+    async def decide(self, request: DecisionRequest) -> DecisionResult:
+        """An operator's decision on the open case. Returns once the ledger holds it."""
+        case = self._apply(request)
+        await workflow.wait_condition(lambda: case.id in self._recorded_decisions)
+        assert case.decision is not None
+        return DecisionResult(case=case, next_stage=NEXT_STAGE[case.decision.decision].value)
+
+    @decide.validator
+    def _validate_decide(self, request: DecisionRequest) -> None:
+        # Rejecting here writes nothing to history: the run and the ledger stay exactly as they were.
+        refusal = self._refusal(request)
+        if refusal is not None:
+            raise ApplicationError(refusal.message, type=refusal.kind.value, non_retryable=True)
+
+    @workflow.signal(name="decision")
+    async def decide_by_signal(self, request: DecisionRequest) -> None:
+        """The same decision for callers that can only signal. A refused one is recorded, and changes nothing."""
+        refusal = self._refusal(request)
+        if refusal is None:
+            self._apply(request)
+            return
+        refused = RefusedDecision(request=request, refusal=refusal.message, kind=refusal.kind, at=workflow.now())
+        case = self._case(request.case_id)
+        (case.refused if case else self._unmatched_refusals).append(refused)
+        self._refusal_count += 1
+        record = RefusalRecord(
+            workflow_id=workflow.info().workflow_id,
+            handoff=self._handoff,
+            sequence=self._refusal_count,
+            refused=refused,
+        )
+        await workflow.execute_activity(
+            RECORD_REFUSAL, record, start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=LEDGER_RETRY
+        )
+
+    # -- the stages ---------------------------------------------------------------------------------------------------
+
+    async def _validate(self, contract: HandoffContract) -> list[Violation]:
+        """Every violation in one pass: the declarative rules inline, the look-ups in one activity."""
+        assert contract.trigger is not None
+        typed = contract.trigger.payload.model_validate(self._payload)
+        violations = evaluate(contract.rules, typed.model_dump())
+        checks = [
+            LookupCheck(
+                check=rule.check,
+                rule=rule.label,
+                field=rule.field,
+                value=value_at(self._payload, rule.field),
+                reason=rule.reason,
+            )
+            for rule in contract.rules
+            if isinstance(rule, Lookup)
+        ]
+        if checks:
+            result = await workflow.execute_activity(
+                RUN_LOOKUPS,
+                LookupRequest(workflow_id=workflow.info().workflow_id, handoff=self._handoff, checks=checks),
+                result_type=LookupResult,
+                start_to_close_timeout=LOOKUP_TIMEOUT,
+                retry_policy=LOOKUP_RETRY,
+            )
+            violations.extend(result.violations)
+        return violations
+
+    async def _hold_for_decision(
+        self, contract: HandoffContract, violations: list[Violation]
+    ) -> tuple[ExceptionCase, DecisionRecord]:
+        """Open a case and wait for its decision, escalating along the chain each time the SLA passes."""
+        policy = contract.exceptions
+        assert policy is not None and policy.owner is not None and policy.on_timeout is not None
+        sla = policy.sla * self._input.sla_scale
+        chain = policy.chain
+        now = workflow.now()
+        case = ExceptionCase(
+            id=f"C-{workflow.uuid4().hex[:12]}",
+            handoff=self._handoff,
+            workflow_id=workflow.info().workflow_id,
+            violations=violations,
+            payload=self._payload,
+            owner_group=chain[0],
+            opened_at=now,
+            sla_deadline=now + sla,
+            allowed=sorted(policy.allowed),
+        )
+        self._cases.append(case)
+        workflow.upsert_search_attributes([sa.OWNER_GROUP.value_set(case.owner_group), sa.CASE_ID.value_set(case.id)])
+        await self._enter(Stage.AWAITING_DECISION, case=case)
+        for index, group in enumerate(chain):
+            if index > 0:
+                await self._escalate(case, group, sla)
+            try:
+                await workflow.wait_condition(lambda: case.decision is not None, timeout=sla)
+                break
+            except TimeoutError:
+                continue
+        if case.decision is None:
+            case.decision = self._end_of_chain_decision(case, policy)
+            case.status = CaseStatus.DECIDED
+        workflow.upsert_search_attributes([sa.OWNER_GROUP.value_unset(), sa.CASE_ID.value_unset()])
+        return case, case.decision
+
+    async def _escalate(self, case: ExceptionCase, group: str, sla: timedelta) -> None:
+        now = workflow.now()
+        escalation = Escalation(from_group=case.owner_group, to_group=group, at=now)
+        case.owner_group = group
+        case.sla_deadline = now + sla
+        case.escalations.append(escalation)
+        workflow.upsert_search_attributes([sa.OWNER_GROUP.value_set(group)])
+        workflow.logger.info("Case %s escalated from %s to %s", case.id, escalation.from_group, group)
+        await workflow.execute_activity(
+            RECORD_ESCALATION,
+            EscalationRecord(
+                workflow_id=workflow.info().workflow_id,
+                case_id=case.id,
+                escalation=escalation,
+                sla_deadline=case.sla_deadline,
+            ),
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
+        )
+
+    def _end_of_chain_decision(self, case: ExceptionCase, policy: ExceptionPolicy) -> DecisionRecord:
+        assert policy.on_timeout is not None
+        return DecisionRecord(
+            case_id=case.id,
+            decision=policy.on_timeout,
+            operator="contract",
+            group=None,
+            reason=(
+                f"No decision by {' then '.join(policy.chain)} within the SLA: "
+                f"the contract's end-of-chain decision is {policy.on_timeout.value}."
+            ),
+            decided_at=workflow.now(),
+            by_timeout=True,
+        )
+
+    async def _deliver(self, contract: HandoffContract) -> None:
+        """Write each target system's fields, all targets at once; each write happens once, whatever retries."""
+        assert contract.sync is not None
+        requests = [
+            DeliveryRequest(
+                workflow_id=workflow.info().workflow_id,
+                handoff=self._handoff,
+                system=target.system,
+                fields=[
+                    SyncedField(path=path, name=target.target_name(path), value=value_at(self._payload, path))
+                    for path in target.fields
+                ],
+                source_of_truth=contract.source_of_truth,
+            )
+            for target in contract.sync.targets
+        ]
+        results = await asyncio.gather(
+            *(
+                workflow.execute_activity(
+                    DELIVER,
+                    request,
+                    result_type=DeliveryResult,
+                    start_to_close_timeout=DELIVERY_TIMEOUT,
+                    heartbeat_timeout=DELIVERY_HEARTBEAT,
+                    retry_policy=DELIVERY_RETRY,
+                )
+                for request in requests
+            )
+        )
+        self._deliveries.extend(result.delivery for result in results)
+
+    async def _finish(
+        self, stage: Stage, *, case: ExceptionCase | None = None, decision: DecisionRecord | None = None
+    ) -> HandoffResult:
+        await self._enter(stage, case=case, decision=decision, failure=self._failure)
+        if case is not None:
+            self._recorded_decisions.add(case.id)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return HandoffResult(stage=stage, deliveries=self._deliveries, cases=self._cases)
+
+    # -- bookkeeping --------------------------------------------------------------------------------------------------
+
+    async def _enter(
+        self,
+        stage: Stage,
+        *,
+        run: RunStamp | None = None,
+        case: ExceptionCase | None = None,
+        decision: DecisionRecord | None = None,
+        override: bool = False,
+        failure: str | None = None,
+    ) -> None:
+        """Move to `stage`: the query and the search attribute change now, the ledger records it (idempotently)."""
+        self._stage = stage
+        workflow.upsert_search_attributes([sa.HANDOFF_STAGE.value_set(stage.value)])
+        self._step += 1
+        change = StageChange(
+            workflow_id=workflow.info().workflow_id,
+            step=self._step,
+            stage=stage,
+            at=workflow.now(),
+            run=run,
+            case=case,
+            decision=decision,
+            override=override,
+            failure=failure,
+        )
+        await workflow.execute_activity(
+            RECORD_STAGE_CHANGE, change, start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=LEDGER_RETRY
+        )
+
+    def _stamp(self, contract: HandoffContract) -> RunStamp:
+        assert contract.trigger is not None and contract.trigger.dedupe_key is not None
+        return RunStamp(
+            handoff=contract.name,
+            event=self._input.event,
+            dedupe_key=str(value_at(self._payload, contract.trigger.dedupe_key)),
+            contract_version=contract.version,
+            contract_hash=contract.content_hash(),
+            payload=self._payload,
+            received_at=self._input.received_at,
+        )
+
+    def _case(self, case_id: str) -> ExceptionCase | None:
+        return next((case for case in self._cases if case.id == case_id), None)
+
+    def _refusal(self, request: DecisionRequest) -> Refusal | None:
+        """Why this decision cannot be taken now, in words for the operator; None when it can."""
+        case = self._case(request.case_id)
+        if case is None:
+            known = ", ".join(c.id for c in self._cases) or "none"
+            return Refusal(
+                kind=RefusalKind.UNKNOWN_CASE,
+                message=f"Unknown case {request.case_id!r}: run {workflow.info().workflow_id} has no such case "
+                f"(its cases: {known}).",
+            )
+        if case.decision is not None:
+            by = f"{case.decision.decision.value} by {case.decision.operator}"
+            return Refusal(
+                kind=RefusalKind.ALREADY_DECIDED,
+                message=f"Case {case.id} was already decided ({by}); a case is decided once.",
+            )
+        if request.decision not in case.allowed:
+            allowed = ", ".join(d.value for d in case.allowed)
+            return Refusal(
+                kind=RefusalKind.NOT_ALLOWED,
+                message=f"The {self._handoff} contract does not allow '{request.decision.value}' (allowed: {allowed}).",
+            )
+        if case.owner_group not in request.operator_groups:
+            groups = ", ".join(request.operator_groups) or "no group"
+            return Refusal(
+                kind=RefusalKind.NOT_OWNER,
+                message=f"Operator {request.operator!r} ({groups}) may not decide case {case.id}: "
+                f"it is owned by {case.owner_group!r} now.",
+            )
+        problem = self._correction_problem(request)
+        if problem is not None:
+            return Refusal(kind=RefusalKind.INVALID_CORRECTION, message=problem)
+        return None
+
+    def _correction_problem(self, request: DecisionRequest) -> str | None:
+        if request.decision is not DecisionKind.CORRECT:
+            if request.patch:
+                return f"Only 'correct' changes fields; '{request.decision.value}' takes no field values."
+            return None
+        if not request.patch:
+            return "A correction needs at least one field to set, e.g. reservation.party_size=4."
+        assert self._contract is not None and self._contract.trigger is not None
+        model = self._contract.trigger.payload
+        for path in request.patch:
+            if not _has_field(model, path):
+                return f"Cannot correct {path!r}: the {self._handoff} payload has no such field."
+        try:
+            model.model_validate(patched(self._payload, request.patch))
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
+            )
+            return f"The correction does not fit the payload: {problems}."
+        return None
+
+    def _apply(self, request: DecisionRequest) -> ExceptionCase:
+        case = self._case(request.case_id)
+        assert case is not None
+        if request.decision is DecisionKind.CORRECT:
+            self._payload = patched(self._payload, request.patch)
+        case.decision = DecisionRecord(
+            case_id=case.id,
+            decision=request.decision,
+            operator=request.operator,
+            group=case.owner_group,
+            reason=request.reason,
+            patch=request.patch,
+            decided_at=workflow.now(),
+        )
+        case.status = CaseStatus.DECIDED
+        workflow.logger.info("Case %s decided: %s by %s", case.id, request.decision.value, request.operator)
+        return case
+
+
+def _has_field(model: type[BaseModel], path: str) -> bool:
+    """Whether `entity.field` names a field of the payload model (walking nested models)."""
+    current: type[BaseModel] | None = model
+    for part in path.split("."):
+        if current is None or part not in current.model_fields:
+            return False
+        annotation = current.model_fields[part].annotation
+        current = _model_in(annotation)
+    return True
+
+
+def _model_in(annotation: object) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
