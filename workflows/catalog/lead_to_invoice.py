@@ -110,7 +110,8 @@ CONTRACT = HandoffContract(
     ),
     exceptions=ExceptionPolicy(
         owner=SALES_OPS.name,
-        allowed=frozenset({DecisionKind.APPROVE, DecisionKind.REJECT, DecisionKind.CORRECT, DecisionKind.RETRY}),
+        # Finance never invoices bad data as it is: a case is corrected, retried or rejected, never approved.
+        allowed=frozenset({DecisionKind.REJECT, DecisionKind.CORRECT, DecisionKind.RETRY}),
         sla=timedelta(hours=8),
         escalation=(FINANCE.name,),
         on_timeout=DecisionKind.REJECT,
