@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from activities.ledger.tables import CaseRow
 from activities.systems import DemoSystems
 from schemas.cases import DecisionRequest, DecisionResult, ExceptionCase
 from schemas.contract import DecisionKind
@@ -72,9 +74,19 @@ class HandoffKit:
         raise TimeoutError(f"{workflow_id} did not reach {[s.value for s in stages]} within {timeout}s (at: {seen})")
 
     async def open_case(self, workflow_id: str, timeout: float = 15) -> ExceptionCase:
-        """Wait for the run to hold a case, and return it."""
+        """Wait until the run holds an open case and the ledger shows it (as operators see it), and return it."""
         status = await self.wait_for_stage(workflow_id, Stage.AWAITING_DECISION, timeout=timeout)
-        return next(case for case in status.cases if case.decision is None)
+        case = next(case for case in status.cases if case.decision is None)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not await asyncio.to_thread(self._in_ledger, case.id):
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError(f"case {case.id} of {workflow_id} did not reach the ledger within {timeout}s")
+            await asyncio.sleep(0.05)
+        return case
+
+    def _in_ledger(self, case_id: str) -> bool:
+        with Session(self.ledger) as session:
+            return session.get(CaseRow, case_id) is not None
 
     async def decide(
         self,
