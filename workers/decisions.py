@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.ledger.tables import CaseRow
 from schemas.cases import DecisionRequest, DecisionResult, Refusal, RefusalKind
@@ -37,6 +38,17 @@ async def decide(client: Client, workflow_id: str, request: DecisionRequest) -> 
     handle = client.get_workflow_handle(workflow_id)
     try:
         return await handle.execute_update("decide", request, result_type=DecisionResult)
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            # The run has ended (its cases were decided) or never existed.
+            raise DecisionRefused(
+                Refusal(
+                    kind=RefusalKind.ALREADY_DECIDED,
+                    message=f"Run {workflow_id} has ended or does not exist; case {request.case_id} cannot be "
+                    f"decided any more ({error.message}).",
+                )
+            ) from None
+        raise
     except WorkflowUpdateFailedError as failed:
         cause = failed.cause
         if isinstance(cause, ApplicationError) and cause.type in RefusalKind._value2member_map_:
