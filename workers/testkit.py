@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -58,8 +58,10 @@ class HandoffKit:
     async def result(self, workflow_id: str) -> HandoffResult:
         return await self.client.get_workflow_handle(workflow_id, result_type=HandoffResult).result()
 
-    async def wait_for_stage(self, workflow_id: str, *stages: Stage, timeout: float = 15) -> HandoffStatus:
-        """Poll the status query until the run is in one of `stages`; TimeoutError naming the stage it is in."""
+    async def wait_for(
+        self, workflow_id: str, predicate: Callable[[HandoffStatus], bool], *, what: str, timeout: float = 15
+    ) -> HandoffStatus:
+        """Poll the status query until `predicate` holds; TimeoutError saying `what` did not happen, and where."""
         deadline = asyncio.get_running_loop().time() + timeout
         status: HandoffStatus | None = None
         while asyncio.get_running_loop().time() < deadline:
@@ -67,11 +69,17 @@ class HandoffKit:
                 status = await self.status(workflow_id)
             except RPCError:
                 status = None  # the run's first workflow task has not completed yet
-            if status is not None and status.stage in stages:
+            if status is not None and predicate(status):
                 return status
             await asyncio.sleep(0.05)
         seen = status.stage.value if status else "no answer"
-        raise TimeoutError(f"{workflow_id} did not reach {[s.value for s in stages]} within {timeout}s (at: {seen})")
+        raise TimeoutError(f"{workflow_id}: {what} did not happen within {timeout}s (stage: {seen})")
+
+    async def wait_for_stage(self, workflow_id: str, *stages: Stage, timeout: float = 15) -> HandoffStatus:
+        """Poll the status query until the run is in one of `stages`."""
+        return await self.wait_for(
+            workflow_id, lambda s: s.stage in stages, what=f"stage {[s.value for s in stages]}", timeout=timeout
+        )
 
     async def open_case(self, workflow_id: str, timeout: float = 15) -> ExceptionCase:
         """Wait until the run holds an open case and the ledger shows it (as operators see it), and return it."""

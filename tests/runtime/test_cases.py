@@ -18,9 +18,7 @@ SALES_OPS = ("sales-ops",)
 
 def bad_reservation() -> dict[str, object]:
     """A reservation that breaks five rules at once, one of them a look-up."""
-    body = payloads.reservation(
-        reservation__party_size=14, reservation__table_number="T99", reservation__channel="fax"
-    )
+    body = payloads.reservation(reservation__party_size=14, reservation__table_number="T99", reservation__channel="fax")
     body["guest"]["name"] = None
     return body
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from activities.ledger.tables import DecisionRow, RefusedDecisionRow, RunRow
 from schemas.cases import DecisionRequest, RefusalKind
 from schemas.contract import DecisionKind
-from schemas.runs import HandoffStatus, Stage
+from schemas.runs import Stage
 from tests.runtime import payloads
 from tests.runtime.test_cases import bad_reservation
 from workers.decisions import DecisionRefused
@@ -170,7 +170,12 @@ async def test_refused_signals_are_recorded_and_a_valid_signal_decides(kit: Hand
     ]
     for attempt in attempts:
         await handle.signal("decision", attempt)
-    status = await _wait_for_refusals(kit, accepted.workflow_id, 3)
+    status = await kit.wait_for(
+        accepted.workflow_id,
+        lambda s: 3 == sum(len(c.refused) for c in s.cases) + len(s.unmatched_refusals),
+        what="three refusals",
+    )
+    await asyncio.sleep(0.3)  # the refusals' ledger activities run right after the signals are handled
 
     assert Stage.AWAITING_DECISION == status.stage
     assert [RefusalKind.NOT_OWNER, RefusalKind.NOT_ALLOWED] == [r.kind for r in status.cases[0].refused]
@@ -201,13 +206,3 @@ async def test_refused_signals_are_recorded_and_a_valid_signal_decides(kit: Hand
     assert Stage.DELIVERED == result.stage
     invoice = kit.systems.adapter("invoicing").read(accepted.workflow_id)
     assert invoice is not None and "EUR" == invoice["deal_currency"]
-
-
-async def _wait_for_refusals(kit: HandoffKit, workflow_id: str, count: int) -> HandoffStatus:
-    for _ in range(200):
-        status = await kit.status(workflow_id)
-        if sum(len(c.refused) for c in status.cases) + len(status.unmatched_refusals) >= count:
-            await asyncio.sleep(0.3)  # let the refusal activities reach the ledger
-            return status
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"{workflow_id} did not record {count} refusals")
