@@ -1,0 +1,75 @@
+"""The one interface every business system is reached through, so a demo table can be swapped for a real API.
+
+Delivery calls `write` once per run and target system, keyed by the run's workflow id; a retried activity calls it
+again with the same key, so `write` must be idempotent. The errors here are the system refusing the data: retrying
+cannot fix them, so the delivery activity should report them as non-retryable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class WriteOutcome(StrEnum):
+    """What a `write` did."""
+
+    WRITTEN = "written"
+    """The record was new: the system now holds it."""
+    ALREADY_WRITTEN = "already-written"
+    """A record with this key was written before (a retry or a concurrent writer): nothing changed."""
+
+
+class SystemAdapter(Protocol):
+    """A business system, as delivery sees it: write a record once, read it back."""
+
+    system: str
+    """The system's name, as contracts spell it in `source_of_truth` and `SyncTarget.system`."""
+
+    def write(self, record_key: str, fields: Mapping[str, Any]) -> WriteOutcome:
+        """Store `fields` under `record_key` unless a record with that key exists.
+
+        Raises:
+            UnknownField: a field the system has no place for.
+            InvalidFieldValue: a value the system cannot store in its field.
+        """
+        ...
+
+    def read(self, record_key: str) -> dict[str, Any] | None:
+        """The record written under `record_key`, or None when there is none."""
+        ...
+
+
+class UnknownField(Exception):
+    """`write` was given a field the target system has no column for."""
+
+    def __init__(self, system: str, fields: Sequence[str], known: Sequence[str]) -> None:
+        self.system = system
+        self.fields = tuple(fields)
+        self.known = tuple(known)
+        names = ", ".join(repr(name) for name in self.fields)
+        super().__init__(
+            f"the {system} system has no field {names} (its fields: {', '.join(self.known)}); "
+            f"rename the field in the contract's SyncTarget for {system!r}, or stop syncing it"
+        )
+
+    def __reduce__(self) -> tuple[type[UnknownField], tuple[str, tuple[str, ...], tuple[str, ...]]]:
+        return type(self), (self.system, self.fields, self.known)
+
+
+class InvalidFieldValue(Exception):
+    """`write` was given a value the target system cannot store in that field (wrong type, too long, missing)."""
+
+    def __init__(self, system: str, field: str, value: Any, expected: str) -> None:
+        self.system = system
+        self.field = field
+        self.value = value
+        self.expected = expected
+        shown = repr(value)
+        if len(shown) > 80:
+            shown = shown[:77] + "..."
+        super().__init__(f"the {system} system cannot store {shown} in {field!r}: it expects {expected}")
+
+    def __reduce__(self) -> tuple[type[InvalidFieldValue], tuple[str, str, Any, str]]:
+        return type(self), (self.system, self.field, self.value, self.expected)

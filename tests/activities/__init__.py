@@ -1,0 +1,1 @@
+"""Tests of activities/: the business systems, their adapters and look-ups."""
