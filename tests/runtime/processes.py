@@ -1,0 +1,58 @@
+"""Real processes for durability tests: `handoff worker` and the embedded server, started and killed like in life."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def handoff_env(home: Path, temporal_address: str, task_queue: str, **extra: str) -> dict[str, str]:
+    """Environment for a `handoff` process: its own home (ledger, systems), this server, this task queue."""
+    env = dict(os.environ)
+    env.update(
+        HANDOFF_HOME=str(home),
+        HANDOFF_TEMPORAL_ADDRESS=temporal_address,
+        HANDOFF_TASK_QUEUE=task_queue,
+        HANDOFF_LOG_FORMAT="json",
+        HANDOFF_GRACEFUL_SHUTDOWN_SECONDS="1",
+    )
+    env.update({f"HANDOFF_{key.upper()}": value for key, value in extra.items()})
+    return env
+
+
+@contextmanager
+def handoff_process(args: list[str], env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run `handoff <args>`; on exit, SIGKILL it if still running (a test may already have killed it)."""
+    with log.open("ab") as output:
+        process = subprocess.Popen([str(BIN / "handoff"), *args], env=dict(env), stdout=output, stderr=output)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def wait_for_port(port: int, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")

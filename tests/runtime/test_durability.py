@@ -1,0 +1,168 @@
+"""Nothing is lost when a process dies: a killed worker or a restarted server leaves every run to finish, and every
+target row written exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import uuid
+from pathlib import Path
+
+from sqlmodel import Session, select
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from activities.ledger.database import make_engine
+from activities.ledger.tables import DeliveryRow
+from activities.systems import DemoSystems
+from schemas.cases import DecisionRequest
+from schemas.contract import DecisionKind
+from schemas.runs import HandoffResult, HandoffStatus, Stage
+from tests.runtime import payloads
+from tests.runtime.processes import free_port, handoff_env, handoff_process, wait_for_port
+from tests.runtime.test_cases import bad_reservation
+from workers.decisions import decide
+from workers.trigger import trigger
+from workflows.catalog import CATALOG
+
+
+async def _status(client: Client, workflow_id: str) -> HandoffStatus:
+    return await client.get_workflow_handle(workflow_id).query("status", result_type=HandoffStatus)
+
+
+async def _wait_for_stage(client: Client, workflow_id: str, stage: Stage, timeout: float = 30) -> HandoffStatus:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            status = await _status(client, workflow_id)
+            if status.stage is stage:
+                return status
+        except Exception:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"{workflow_id} did not reach {stage.value}")
+        await asyncio.sleep(0.1)
+
+
+def _result(client: Client, workflow_id: str) -> asyncio.Future[HandoffResult]:
+    handle = client.get_workflow_handle(workflow_id, result_type=HandoffResult)
+    return asyncio.ensure_future(asyncio.wait_for(handle.result(), timeout=60))
+
+
+def _deliveries(home: Path, workflow_id: str) -> list[str]:
+    ledger = make_engine(f"sqlite:///{home / 'ledger.db'}")
+    with Session(ledger) as session:
+        rows = session.exec(select(DeliveryRow).where(DeliveryRow.workflow_id == workflow_id)).all()
+    ledger.dispose()
+    return sorted(row.system for row in rows)
+
+
+async def test_a_worker_killed_while_a_case_is_open_leaves_the_run_to_the_next(
+    temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """SIGKILL a worker holding an open case; a new worker takes the decision and delivers once."""
+    client = temporal_env.client
+    queue = f"durability-{uuid.uuid4().hex[:8]}"
+    env = handoff_env(tmp_path, client.service_client.config.target_host, queue, sla_scale="1000")
+    accepted = await trigger(client, CATALOG, "reservation.confirmed", bad_reservation(), task_queue=queue)
+
+    with handoff_process(["worker"], env, tmp_path / "worker-1.log") as first:
+        status = await _wait_for_stage(client, accepted.workflow_id, Stage.AWAITING_DECISION)
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    with handoff_process(["worker"], env, tmp_path / "worker-2.log"):
+        await decide(
+            client,
+            accepted.workflow_id,
+            DecisionRequest(
+                case_id=status.cases[0].id,
+                decision=DecisionKind.APPROVE,
+                operator="hana",
+                operator_groups=("front-of-house",),
+                reason="confirmed by phone",
+            ),
+        )
+        result = await _result(client, accepted.workflow_id)
+
+    assert Stage.DELIVERED == result.stage
+    with DemoSystems(f"sqlite:///{tmp_path / 'systems.db'}") as systems:
+        assert [accepted.workflow_id] == [row["record_key"] for row in systems.rows("pos")]
+    assert ["pos"] == _deliveries(tmp_path, accepted.workflow_id)
+
+
+async def test_a_worker_killed_in_the_middle_of_delivery_writes_nothing_twice(
+    temporal_env: WorkflowEnvironment, tmp_path: Path
+) -> None:
+    """SIGKILL the worker after it wrote to the systems but before it acknowledged; the retry writes nothing again."""
+    client = temporal_env.client
+    queue = f"durability-{uuid.uuid4().hex[:8]}"
+    home = tmp_path
+    slow = handoff_env(home, client.service_client.config.target_host, queue, delivery_pause_seconds="30")
+    accepted = await trigger(client, CATALOG, "order.placed", payloads.order(), task_queue=queue)
+
+    with (
+        handoff_process(["worker"], slow, tmp_path / "worker-1.log") as first,
+        DemoSystems(f"sqlite:///{home / 'systems.db'}") as systems,
+    ):
+        for _ in range(300):
+            if systems.rows("kitchen") and systems.rows("payments"):
+                break
+            await asyncio.sleep(0.1)
+        assert Stage.DELIVERING == (await _status(client, accepted.workflow_id)).stage
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+    fast = handoff_env(home, client.service_client.config.target_host, queue)
+    with handoff_process(["worker"], fast, tmp_path / "worker-2.log"):
+        result = await _result(client, accepted.workflow_id)
+
+    assert Stage.DELIVERED == result.stage
+    with DemoSystems(f"sqlite:///{home / 'systems.db'}") as systems:
+        assert 1 == len(systems.rows("kitchen"))
+        assert 1 == len(systems.rows("payments"))
+    assert ["kitchen", "payments"] == _deliveries(home, accepted.workflow_id)
+
+
+async def test_runs_survive_a_server_restart_on_the_same_database(tmp_path: Path) -> None:
+    """Stop the embedded server while a case is open, start it again on the same file: the run completes."""
+    port = free_port()
+    server_env = handoff_env(tmp_path, f"127.0.0.1:{port}", "restart", server_port=str(port), server_ui="false")
+    queue = f"restart-{uuid.uuid4().hex[:8]}"
+    worker_env = handoff_env(tmp_path, f"127.0.0.1:{port}", queue, sla_scale="1000")
+
+    with handoff_process(["server"], server_env, tmp_path / "server-1.log") as server:
+        wait_for_port(port)
+        client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+        accepted = await trigger(client, CATALOG, "reservation.confirmed", bad_reservation(), task_queue=queue)
+        with handoff_process(["worker"], worker_env, tmp_path / "worker-1.log"):
+            status = await _wait_for_stage(client, accepted.workflow_id, Stage.AWAITING_DECISION)
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+    with handoff_process(["server"], server_env, tmp_path / "server-2.log"):
+        wait_for_port(port)
+        client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+        with handoff_process(["worker"], worker_env, tmp_path / "worker-2.log"):
+            await _wait_for_stage(client, accepted.workflow_id, Stage.AWAITING_DECISION)
+            await decide(
+                client,
+                accepted.workflow_id,
+                DecisionRequest(
+                    case_id=status.cases[0].id,
+                    decision=DecisionKind.CORRECT,
+                    operator="hana",
+                    operator_groups=("front-of-house",),
+                    reason="fixed after the restart",
+                    patch={
+                        "reservation.party_size": 4,
+                        "guest.name": "Ada",
+                        "reservation.channel": "web",
+                        "reservation.table_number": "T3",
+                    },
+                ),
+            )
+            result = await _result(client, accepted.workflow_id)
+
+    assert Stage.DELIVERED == result.stage
+    assert ["pos"] == _deliveries(tmp_path, accepted.workflow_id)
