@@ -34,6 +34,7 @@ class ErrorBody(BaseModel):
     """Every error the API answers: `detail` names the problem in words; `errors` lists field problems, if any."""
 
     detail: str
+    kind: str | None = Field(default=None, description="A stable name for the problem, e.g. 'not-owner'.")
     errors: list[FieldError] = Field(default_factory=list)
 
 

@@ -1,0 +1,11 @@
+"""Handoff's HTTP API: events in, cases and runs out, decisions by authenticated operators.
+
+`create_app(settings)` builds the FastAPI application; `handoff api` serves it with uvicorn. The OpenAPI
+description is at `/docs` and `/openapi.json`.
+"""
+
+from __future__ import annotations
+
+from workers.api.app import create_app
+
+__all__ = ["create_app"]

@@ -1,0 +1,63 @@
+"""The FastAPI application: routes, error handlers, the body size limit, and a lifespan that connects.
+
+`create_app(settings)` connects to Temporal and opens the ledger when it starts; tests and embedding code pass
+their own `client` and `ledger` instead (the app then leaves them open when it stops).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import structlog
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from workers.api import cases, events, health, runs
+from workers.api.context import ApiContext
+from workers.api.errors import install_error_handlers
+from workers.api.limits import BodySizeLimit
+from workers.client import connect
+from workers.settings import Settings
+from workers.worker import open_ledger
+
+log = structlog.get_logger(__name__)
+
+
+def create_app(settings: Settings, *, client: Client | None = None, ledger: Engine | None = None) -> FastAPI:
+    """The Handoff API for these settings; connects to Temporal and opens the ledger on startup unless given."""
+    context = ApiContext(settings=settings, client=client, ledger=ledger)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        owns_ledger = context.ledger is None
+        if context.ledger is None:
+            context.ledger = await asyncio.to_thread(open_ledger, settings)
+        try:
+            if context.client is None:
+                context.client = await connect(settings)
+            log.info("api.started", temporal=settings.temporal_address, task_queue=settings.task_queue)
+            yield
+        finally:
+            if owns_ledger and context.ledger is not None:
+                context.ledger.dispose()
+            log.info("api.stopped")
+
+    app = FastAPI(
+        title="Handoff",
+        summary="Business handoffs as written contracts, run as durable Temporal workflows.",
+        description=(
+            "Send events, read exception cases and runs, decide cases as an operator, and read the report. "
+            "Every error is JSON with a `detail` that names the problem."
+        ),
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.context = context
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_payload_bytes)
+    install_error_handlers(app)
+    for module in (events, cases, runs, health):
+        app.include_router(module.router)
+    return app

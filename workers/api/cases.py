@@ -1,0 +1,97 @@
+"""Cases over HTTP: list the open ones, read one in full, and decide one as an authenticated operator.
+
+A decision goes to the case's run as a Temporal Update: the workflow's validator is the one judge (owner group,
+allowed decisions, decided once), and each of its refusals maps to its own status code. A refused decision
+changes nothing, in the run or in the ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Depends, Query
+
+from activities.ledger.reads import case_detail, open_cases
+from schemas.api import CaseDetail, CaseSummary, DecisionBody, ErrorBody
+from schemas.cases import DecisionRequest, DecisionResult, RefusalKind
+from schemas.operators import Operator
+from workers.api.auth import current_operator
+from workers.api.context import Ready, api_context
+from workers.api.errors import ApiProblem
+from workers.decisions import DecisionRefused, decide, workflow_of_case
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(tags=["cases"])
+
+REFUSAL_STATUS = {
+    RefusalKind.UNKNOWN_CASE: 404,
+    RefusalKind.NOT_OWNER: 403,
+    RefusalKind.ALREADY_DECIDED: 409,
+    RefusalKind.NOT_ALLOWED: 422,
+    RefusalKind.INVALID_CORRECTION: 422,
+}
+"""The HTTP status of each reason the workflow gives for refusing a decision."""
+
+
+@router.get("/cases", response_model=list[CaseSummary], summary="Open cases, most urgent first")
+async def list_open_cases(
+    context: Annotated[Ready, Depends(api_context)],
+    group: Annotated[str | None, Query(description="Only cases this operator group owns now.")] = None,
+    handoff: Annotated[str | None, Query(description="Only cases of this handoff.")] = None,
+) -> list[CaseSummary]:
+    return await asyncio.to_thread(open_cases, context.ledger, now=datetime.now(UTC), group=group, handoff=handoff)
+
+
+@router.get(
+    "/cases/{case_id}",
+    response_model=CaseDetail,
+    summary="One case: violations, payload, escalations, decision, refused attempts",
+    responses={404: {"model": ErrorBody, "description": "No such case."}},
+)
+async def read_case(case_id: str, context: Annotated[Ready, Depends(api_context)]) -> CaseDetail:
+    detail = await asyncio.to_thread(case_detail, context.ledger, case_id, now=datetime.now(UTC))
+    if detail is None:
+        raise ApiProblem(404, f"No case {case_id!r} in the ledger.", kind=RefusalKind.UNKNOWN_CASE.value)
+    return detail
+
+
+@router.post(
+    "/cases/{case_id}/decision",
+    response_model=DecisionResult,
+    summary="Decide a case as the operator whose token this is",
+    responses={
+        401: {"model": ErrorBody, "description": "No valid operator token."},
+        403: {"model": ErrorBody, "description": "The operator is not in the group that owns the case now."},
+        404: {"model": ErrorBody, "description": "No such case."},
+        409: {"model": ErrorBody, "description": "The case was already decided."},
+        422: {"model": ErrorBody, "description": "The contract does not allow this decision, or a bad correction."},
+    },
+)
+async def decide_case(
+    case_id: str,
+    body: DecisionBody,
+    operator: Annotated[Operator, Depends(current_operator)],
+    context: Annotated[Ready, Depends(api_context)],
+) -> DecisionResult:
+    """Send the decision to the case's run; 200 once the workflow applied it and the ledger holds it."""
+    try:
+        workflow_id = await asyncio.to_thread(workflow_of_case, context.ledger, case_id)
+        request = DecisionRequest(
+            case_id=case_id,
+            decision=body.decision,
+            operator=operator.name,
+            operator_groups=operator.groups,
+            reason=body.reason,
+            patch=body.patch,
+        )
+        result = await decide(context.client, workflow_id, request)
+    except DecisionRefused as refused:
+        kind = refused.refusal.kind
+        log.info("api.decision_refused", case_id=case_id, operator=operator.name, refusal=kind.value)
+        raise ApiProblem(REFUSAL_STATUS[kind], refused.refusal.message, kind=kind.value) from None
+    log.info("api.decision", case_id=case_id, operator=operator.name, decision=body.decision.value)
+    return result

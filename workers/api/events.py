@@ -1,0 +1,98 @@
+"""`POST /events/{event}`: an event from another system starts its handoff, or finds the run it already started.
+
+The body is read here rather than declared as a model, because its model depends on the event: each contract's
+trigger names the payload model it checks against. Whatever is wrong with it, nothing is started.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Depends, Path, Request
+
+from schemas.api import ErrorBody
+from schemas.runs import TriggerAccepted
+from workers.api.context import Ready, api_context
+from workers.api.errors import ApiProblem, malformed_json
+from workers.trigger import PayloadInvalid, UnknownEvent, contract_for, trigger
+from workflows.catalog import CATALOG
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(tags=["events"])
+
+KNOWN_EVENTS = ", ".join(c.trigger.event for c in CATALOG.contracts if c.trigger)
+
+
+@router.post(
+    "/events/{event}",
+    status_code=202,
+    response_model=TriggerAccepted,
+    summary="Send an event: start its handoff (a repeated event finds the same run)",
+    responses={
+        400: {"model": ErrorBody, "description": "The body is not JSON."},
+        404: {"model": ErrorBody, "description": "No handoff is triggered by this event."},
+        413: {"model": ErrorBody, "description": "The body is larger than `max_payload_bytes`."},
+        422: {"model": ErrorBody, "description": "The payload does not fit the trigger's model: see `errors`."},
+        503: {"model": ErrorBody, "description": "Temporal is unavailable; nothing was started."},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "The event's payload, checked against its handoff's trigger model.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+async def send_event(
+    event: Annotated[str, Path(description=f"The event name: {KNOWN_EVENTS}.")],
+    request: Request,
+    context: Annotated[Ready, Depends(api_context)],
+) -> TriggerAccepted:
+    """Check the payload against the event's trigger model and start the run; 202 with its workflow id."""
+    try:
+        contract_for(CATALOG, event)
+    except UnknownEvent as unknown:
+        raise ApiProblem(404, f"{unknown}. Nothing was started.", kind="unknown-event") from None
+    payload = _json_object(await request.body())
+    try:
+        accepted = await trigger(
+            context.client,
+            CATALOG,
+            event,
+            payload,
+            task_queue=context.settings.task_queue,
+            sla_scale=context.settings.sla_scale,
+        )
+    except PayloadInvalid as invalid:
+        log.info("api.event_refused", event_name=event, errors=len(invalid.errors))
+        raise ApiProblem(422, str(invalid), kind="invalid-payload", errors=invalid.errors) from None
+    return accepted
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        payload = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        reason = (
+            f"{error.msg} at line {error.lineno}, column {error.colno}"
+            if isinstance(error, json.JSONDecodeError)
+            else str(error)
+        )
+        raise ApiProblem(400, malformed_json(reason).detail, kind="malformed-json") from None
+    if not isinstance(payload, dict):
+        raise ApiProblem(
+            422,
+            f"The payload must be a JSON object of entities, got {_json_type(payload)}. Nothing was started.",
+            kind="invalid-payload",
+        )
+    return payload
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number"}
+    if value is None:
+        return "null"
+    return names.get(type(value), "a number")
