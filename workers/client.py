@@ -28,13 +28,16 @@ def runtime_for(settings: Settings) -> Runtime | None:
 
 
 def tls_for(settings: Settings) -> TLSConfig | bool:
-    """mTLS when a client certificate is set; plain TLS with an API key; no TLS on the embedded server."""
+    """mTLS with a client certificate; TLS against a private CA; plain TLS with an API key; else none (dev)."""
+    ca = settings.tls_ca.read_bytes() if settings.tls_ca else None
     if settings.tls_cert and settings.tls_key:
         return TLSConfig(
             client_cert=settings.tls_cert.read_bytes(),
             client_private_key=settings.tls_key.read_bytes(),
-            server_root_ca_cert=settings.tls_ca.read_bytes() if settings.tls_ca else None,
+            server_root_ca_cert=ca,
         )
+    if ca is not None:
+        return TLSConfig(server_root_ca_cert=ca)
     return bool(settings.api_key)
 
 
