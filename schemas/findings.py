@@ -22,6 +22,8 @@ class FindingKind(StrEnum):
     CONFLICTING_SOURCE_OF_TRUTH = "conflicting-source-of-truth"
     SYNC_OVERWRITES_SOURCE = "sync-overwrites-source"
     CONTRADICTORY_RULES = "contradictory-rules"
+    RULE_TYPE_MISMATCH = "rule-type-mismatch"
+    """A rule that cannot hold for the field's type: a bound on a text, a pattern on a number."""
     UNKNOWN_FIELD = "unknown-field"
     ESCALATION_LOOP = "escalation-loop"
     UNDECLARED_GROUP = "undeclared-group"

@@ -1,11 +1,111 @@
-"""`handoff check`: the readiness gate. (Placeholder until the gate lands; see issue 2.)"""
+"""`handoff check`: the readiness gate on the command line, run until every handoff says READY.
+
+It prints each handoff with its verdict and, for a handoff that is not ready, every finding: the question left open
+or the contradiction, and what to write. `--json` prints the same verdicts for machines (CI, the editor). The exit
+status is 0 only when every handoff is ready, so a pipeline can refuse to deploy a catalog that is not.
+"""
 
 from __future__ import annotations
 
+import importlib
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.text import Text
+from rich.tree import Tree
+
+from schemas.contract import Catalog
+from schemas.findings import CatalogReadiness, ContractReadiness
 from workers.cli.app import app
+from workflows.readiness import check_catalog
+
+DEFAULT_CATALOG = "workflows.catalog:CATALOG"
 
 
 @app.command()
-def check() -> None:
-    """Check every contract in the catalog and say which handoffs are READY."""
-    raise NotImplementedError
+def check(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the verdicts as JSON: one entry per handoff, with its findings.")
+    ] = False,
+    catalog: Annotated[
+        str, typer.Option("--catalog", metavar="MODULE:ATTR", help="The catalog to check, as an importable name.")
+    ] = DEFAULT_CATALOG,
+) -> None:
+    """Check every contract in the catalog and say which handoffs are READY (exit 1 if any is not)."""
+    # known_checks / known_systems stay None here until the worker's registries can be imported without I/O.
+    readiness = check_catalog(load_catalog(catalog))
+    if as_json:
+        typer.echo(json.dumps(readiness_as_json(readiness), indent=2))
+    else:
+        render(readiness, Console())
+    raise typer.Exit(0 if readiness.ready else 1)
+
+
+def load_catalog(spec: str) -> Catalog:
+    """The `Catalog` named by `module:ATTR`; a usage error that says what was wrong otherwise."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise typer.BadParameter(
+            f"expected MODULE:ATTR, such as {DEFAULT_CATALOG}, got {spec!r}", param_hint="--catalog"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise typer.BadParameter(f"cannot import {module_name!r}: {error}", param_hint="--catalog") from error
+    catalog = getattr(module, attribute, None)
+    if not isinstance(catalog, Catalog):
+        found = "nothing" if catalog is None else type(catalog).__name__
+        raise typer.BadParameter(f"{spec} is {found}, not a Catalog", param_hint="--catalog")
+    return catalog
+
+
+def readiness_as_json(readiness: CatalogReadiness) -> list[dict[str, Any]]:
+    """One entry per handoff: name, version, content_hash, ready, and its findings."""
+    return [
+        {
+            "name": contract.contract,
+            "version": contract.version,
+            "content_hash": contract.content_hash,
+            "ready": contract.ready,
+            "findings": [finding.model_dump(mode="json") for finding in contract.findings],
+        }
+        for contract in readiness.contracts
+    ]
+
+
+def render(readiness: CatalogReadiness, console: Console) -> None:
+    """Each handoff with its verdict and findings, then a one-line summary."""
+    for contract in readiness.contracts:
+        console.print(_tree(contract))
+    ready = sum(contract.ready for contract in readiness.contracts)
+    total = len(readiness.contracts)
+    if readiness.ready:
+        console.print(Text(f"{ready} of {total} handoffs READY.", style="bold green"))
+    else:
+        console.print(
+            Text(
+                f"{total - ready} of {total} handoffs NOT READY: answer the findings above, then run "
+                "`handoff check` again.",
+                style="bold red",
+            )
+        )
+
+
+def _tree(contract: ContractReadiness) -> Tree:
+    heading = Text.assemble(
+        (contract.contract, "bold"),
+        f" v{contract.version} ",
+        (contract.content_hash, "dim"),
+        "  ",
+        ("READY", "bold green") if contract.ready else ("NOT READY", "bold red"),
+    )
+    if not contract.ready:
+        count = len(contract.findings)
+        heading.append(f" ({count} finding{'s' if count != 1 else ''})")
+    tree = Tree(heading)
+    for finding in contract.findings:
+        branch = tree.add(Text.assemble((finding.kind.value, "yellow"), "  ", (finding.subject, "cyan")))
+        branch.add(Text(finding.message))
+    return tree

@@ -1,0 +1,113 @@
+"""The readiness gate: a handoff whose rules are not written down does not run.
+
+`check_catalog` checks every contract alone (the six questions, unknown fields, rules of the wrong type, rules that
+contradict each other, syncs that overwrite their source, escalation chains) and the catalog as a whole (one owner per
+entity across contracts). `check_contract` is the same for one contract, without the catalog-wide checks.
+
+Pure and deterministic, no I/O: the CLI, the worker and the tests all call it, and it may run inside a workflow.
+"""
+
+from __future__ import annotations
+
+from schemas.contract import Catalog, HandoffContract
+from schemas.findings import CatalogReadiness, ContractReadiness, Finding
+from workflows.readiness.comparisons import contradictory_comparisons
+from workflows.readiness.contradictions import contradictory_rules
+from workflows.readiness.escalation import escalation_problems
+from workflows.readiness.fields import unknown_fields
+from workflows.readiness.ownership import conflicting_owners, sync_overwrites_source
+from workflows.readiness.payload import UNKNOWN_PAYLOAD, PayloadShape, shape_of
+from workflows.readiness.questions import unanswered_questions
+from workflows.readiness.registries import unknown_lookups, unknown_systems
+from workflows.readiness.rule_types import rules_of_the_wrong_type
+
+__all__ = ["check_catalog", "check_contract", "contract_findings"]
+
+
+def check_catalog(
+    catalog: Catalog,
+    *,
+    known_checks: frozenset[str] | None = None,
+    known_systems: frozenset[str] | None = None,
+) -> CatalogReadiness:
+    """Check every contract of the catalog, and the catalog as a whole.
+
+    Args:
+        catalog: the groups and contracts to check.
+        known_checks: the validation checks `Lookup` rules may name; None skips that check.
+        known_systems: the systems sources of truth and syncs may name; None skips that check.
+
+    Returns:
+        One verdict per contract, in catalog order, each READY when it has no findings.
+    """
+    groups = catalog.group_names
+    across = conflicting_owners(catalog.contracts)
+    return CatalogReadiness(
+        contracts=[
+            _readiness(
+                contract,
+                [
+                    *contract_findings(
+                        contract, declared_groups=groups, known_checks=known_checks, known_systems=known_systems
+                    ),
+                    *catalog_findings,
+                ],
+            )
+            for contract, catalog_findings in zip(catalog.contracts, across, strict=True)
+        ]
+    )
+
+
+def check_contract(
+    contract: HandoffContract,
+    *,
+    declared_groups: frozenset[str] | None = None,
+    known_checks: frozenset[str] | None = None,
+    known_systems: frozenset[str] | None = None,
+) -> ContractReadiness:
+    """Check one contract on its own (not against other contracts' sources of truth).
+
+    Args:
+        contract: the contract to check.
+        declared_groups: the operator groups that exist; None skips the undeclared-group check.
+        known_checks: the validation checks `Lookup` rules may name; None skips that check.
+        known_systems: the systems sources of truth and syncs may name; None skips that check.
+    """
+    findings = contract_findings(
+        contract, declared_groups=declared_groups, known_checks=known_checks, known_systems=known_systems
+    )
+    return _readiness(contract, findings)
+
+
+def contract_findings(
+    contract: HandoffContract,
+    *,
+    declared_groups: frozenset[str] | None = None,
+    known_checks: frozenset[str] | None = None,
+    known_systems: frozenset[str] | None = None,
+) -> list[Finding]:
+    """Every finding about one contract on its own, in the order of the six questions, then the deeper checks."""
+    shape = _shape(contract)
+    findings = unanswered_questions(contract, shape)
+    if contract.trigger is not None:  # without a payload model, no path can be called unknown
+        findings += unknown_fields(contract, shape)
+    findings += rules_of_the_wrong_type(contract, shape)
+    findings += contradictory_rules(contract, shape)
+    findings += contradictory_comparisons(contract, shape)
+    findings += sync_overwrites_source(contract, shape)
+    findings += escalation_problems(contract, declared_groups)
+    if known_checks is not None:
+        findings += unknown_lookups(contract, known_checks)
+    if known_systems is not None:
+        findings += unknown_systems(contract, known_systems)
+    return findings
+
+
+def _shape(contract: HandoffContract) -> PayloadShape:
+    return shape_of(contract.trigger.payload) if contract.trigger is not None else UNKNOWN_PAYLOAD
+
+
+def _readiness(contract: HandoffContract, findings: list[Finding]) -> ContractReadiness:
+    return ContractReadiness(
+        contract=contract.name, version=contract.version, content_hash=contract.content_hash(), findings=findings
+    )
