@@ -171,7 +171,7 @@ async def test_bad_decision_bodies_are_refused_with_field_errors(
         wrong_types.status_code,
         sorted(e["field"] for e in wrong_types.json()["errors"]),
     )
-    assert (400, "malformed-json") == (malformed.status_code, malformed.json()["kind"])
+    assert (422, "malformed-json") == (malformed.status_code, malformed.json()["kind"])
     assert "line 1, column 34" in malformed.json()["detail"]
     assert before == await run_state(handoffs, reservation_case.workflow_id)
 

@@ -72,7 +72,7 @@ async def test_unknown_event_is_404_naming_the_known_events(api: httpx.AsyncClie
     assert 0 == ledger_runs(handoffs)
 
 
-async def test_malformed_json_is_400_saying_where_it_broke(api: httpx.AsyncClient, handoffs: HandoffKit) -> None:
+async def test_malformed_json_is_422_saying_where_it_broke(api: httpx.AsyncClient, handoffs: HandoffKit) -> None:
     """A body that is not JSON is refused with the parser's reason and position; nothing starts."""
     response = await api.post(
         "/events/reservation.confirmed",
@@ -80,7 +80,7 @@ async def test_malformed_json_is_400_saying_where_it_broke(api: httpx.AsyncClien
         headers={"content-type": "application/json"},
     )
 
-    assert (400, "malformed-json") == (response.status_code, response.json()["kind"])
+    assert (422, "malformed-json") == (response.status_code, response.json()["kind"])
     assert "Expecting property name enclosed in double quotes at line 1, column 30" in response.json()["detail"]
     await assert_not_started(handoffs, "reservation-to-pos/R-1")
 

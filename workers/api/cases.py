@@ -68,7 +68,10 @@ async def read_case(case_id: str, context: Annotated[Ready, Depends(api_context)
         403: {"model": ErrorBody, "description": "The operator is not in the group that owns the case now."},
         404: {"model": ErrorBody, "description": "No such case."},
         409: {"model": ErrorBody, "description": "The case was already decided."},
-        422: {"model": ErrorBody, "description": "The contract does not allow this decision, or a bad correction."},
+        422: {
+            "model": ErrorBody,
+            "description": "A decision the contract does not allow, a bad correction, a bad body.",
+        },
     },
 )
 async def decide_case(

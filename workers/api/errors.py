@@ -1,7 +1,7 @@
 """Errors as the API answers them: always JSON, always a `detail` that names the problem (`schemas.api.ErrorBody`).
 
 Routes raise `ApiProblem`; request validation failures become field errors (`body.reason: ...`), and a body that
-is not JSON at all is a 400 that says where it broke.
+is not JSON at all is a 422 (as FastAPI answers it) whose `kind` is `malformed-json` and that says where it broke.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ async def _invalid_request(_request: Request, error: RequestValidationError) -> 
     if malformed is not None:
         reason = (malformed.get("ctx") or {}).get("error", "it does not parse")
         position = malformed.get("loc", ("body", 0))[-1]
-        return error_response(400, malformed_json(f"{reason} at {_line_and_column(error.body, position)}"))
+        return error_response(422, malformed_json(f"{reason} at {_line_and_column(error.body, position)}"))
     field_errors = [_field_error(e) for e in problems]
     listed = "; ".join(f"{e.field}: {e.message}" for e in field_errors)
     return error_response(

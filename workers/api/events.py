@@ -32,10 +32,12 @@ KNOWN_EVENTS = ", ".join(c.trigger.event for c in CATALOG.contracts if c.trigger
     response_model=TriggerAccepted,
     summary="Send an event: start its handoff (a repeated event finds the same run)",
     responses={
-        400: {"model": ErrorBody, "description": "The body is not JSON."},
         404: {"model": ErrorBody, "description": "No handoff is triggered by this event."},
         413: {"model": ErrorBody, "description": "The body is larger than `max_payload_bytes`."},
-        422: {"model": ErrorBody, "description": "The payload does not fit the trigger's model: see `errors`."},
+        422: {
+            "model": ErrorBody,
+            "description": "The body is not JSON, or the payload does not fit the trigger's model: see `errors`.",
+        },
         503: {"model": ErrorBody, "description": "Temporal is unavailable; nothing was started."},
     },
     openapi_extra={
@@ -81,7 +83,7 @@ def _json_object(body: bytes) -> dict[str, Any]:
             if isinstance(error, json.JSONDecodeError)
             else str(error)
         )
-        raise ApiProblem(400, malformed_json(reason).detail, kind="malformed-json") from None
+        raise ApiProblem(422, malformed_json(reason).detail, kind="malformed-json") from None
     if not isinstance(payload, dict):
         raise ApiProblem(
             422,
