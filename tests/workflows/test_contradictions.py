@@ -317,6 +317,13 @@ def test_comparison_of_a_text_with_a_date() -> None:
     )
 
 
+def test_forbidding_a_field_that_always_has_a_value() -> None:
+    """A yes/no with a default is never empty, so forbidding it fails every event; an optional text can be empty."""
+    assert [(MISMATCH, NAME, "booking.vip is forbidden")] == contradictions(
+        Forbidden(field="booking.vip", reason="r"), Forbidden(field="booking.channel", reason="r")
+    )
+
+
 def test_wrong_type_inside_a_when() -> None:
     """The rules inside a When are checked too, and the When is not also called a contradiction."""
     when = When(

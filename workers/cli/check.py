@@ -107,5 +107,6 @@ def _tree(contract: ContractReadiness) -> Tree:
     tree = Tree(heading)
     for finding in contract.findings:
         branch = tree.add(Text.assemble((finding.kind.value, "yellow"), "  ", (finding.subject, "cyan")))
-        branch.add(Text(finding.message))
+        # The message names its contract for readers of the JSON; under the handoff's own heading that is noise.
+        branch.add(Text(finding.message.removeprefix(f"{finding.contract}: ")))
     return tree

@@ -91,6 +91,8 @@ def contradictory_rules(contract: HandoffContract, shape: PayloadShape) -> list[
 def _clashes_among(analysis: _Analysis, path: str, groups: list[_Group]) -> list[_Group]:
     """Report the unconditional clashes on one field; return the rules left, which no longer clash."""
     kinds = analysis.shape.kinds_of(path)
+    if satisfiable(_rules_of(groups), kinds):
+        return groups  # the common case, in one step: a rule that clashes alone would make the whole set clash
     kept: list[_Group] = []
     for group in groups:
         if satisfiable(group.rules, kinds):

@@ -14,25 +14,26 @@ from schemas.contract import HandoffContract
 from schemas.findings import Finding, FindingKind
 from schemas.rules import When
 from workflows.readiness.payload import PayloadShape
-from workflows.readiness.rule_tree import every_rule
+from workflows.readiness.rule_tree import PlacedRule, every_rule
 
 
 def unknown_fields(contract: HandoffContract, shape: PayloadShape) -> list[Finding]:
     """One finding per path the payload model lacks, listing every place the contract names it."""
     named_in: dict[str, list[str]] = {}
 
-    def name(path: str, place: str) -> None:
+    def name(path: str, place: str | PlacedRule) -> None:
         if not shape.has(path):
             places = named_in.setdefault(path, [])
-            if place not in places:
-                places.append(place)
+            where = place if isinstance(place, str) else place.where()  # formatted only for the rare unknown path
+            if where not in places:
+                places.append(where)
 
     for entity in contract.source_of_truth:
         name(entity, "source_of_truth")
     for placed in every_rule(contract.rules):
         if not isinstance(placed.rule, When):  # a When's fields are those of the rules inside it, walked next
             for path in placed.rule.fields:
-                name(path, placed.where())
+                name(path, placed)
     if contract.sync is not None:
         for target in contract.sync.targets:
             for path in target.fields:

@@ -7,6 +7,7 @@ Kinds describe the values `model.model_dump()` produces, because that is what th
 
 from __future__ import annotations
 
+import functools
 import types
 import typing
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from enum import Enum, StrEnum
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.fields import FieldInfo
 
 
 class ValueKind(StrEnum):
@@ -50,7 +52,10 @@ class FieldShape:
     path: str
     kinds: frozenset[ValueKind]
     always_present: bool
-    """True when every valid payload has a value here: required, not nullable, on every step of the path."""
+    """True when every valid event must carry a value here: required, not nullable, on every step of the path."""
+    never_empty: bool = False
+    """True when the value can never be absent, even by default: not nullable on any step, and of a kind that has
+    no empty value (a number, a yes/no, a date). `Forbidden` fails every event on such a field."""
 
 
 @dataclass(frozen=True)
@@ -85,33 +90,54 @@ def shape_of(model: type[BaseModel]) -> PayloadShape:
     opaque: list[str] = []
     entities: list[str] = []
     for name, info in model.model_fields.items():
-        reading = _read_annotation(info.annotation)
+        reading = _add_field(fields, opaque, name, info, parent_required=True, parent_never_none=True, depth=1)
         if reading.model is not None:
             entities.append(name)
-        _add_field(fields, opaque, name, reading, info.is_required(), parent_present=True, depth=1)
     return PayloadShape(model_name=model.__qualname__, fields=fields, entities=tuple(entities), opaque=tuple(opaque))
+
+
+_NEVER_EMPTY_KINDS = frozenset(
+    {
+        ValueKind.INT,
+        ValueKind.FLOAT,
+        ValueKind.BOOL,
+        ValueKind.DATE,
+        ValueKind.DATETIME,
+        ValueKind.TIME,
+        ValueKind.TIMEDELTA,
+    }
+)
 
 
 def _add_field(
     fields: dict[str, FieldShape],
     opaque: list[str],
     path: str,
-    reading: _AnnotationReading,
-    required: bool,
+    info: FieldInfo,
     *,
-    parent_present: bool,
+    parent_required: bool,
+    parent_never_none: bool,
     depth: int,
-) -> None:
-    present = parent_present and required and not reading.nullable
-    fields[path] = FieldShape(path=path, kinds=reading.kinds, always_present=present)
+) -> _AnnotationReading:
+    reading = _read_annotation(info.annotation)
+    required = parent_required and info.is_required() and not reading.nullable
+    never_none = parent_never_none and not reading.nullable and info.default is not None
+    never_empty = never_none and bool(reading.kinds) and reading.kinds <= _NEVER_EMPTY_KINDS
+    fields[path] = FieldShape(path=path, kinds=reading.kinds, always_present=required, never_empty=never_empty)
     if reading.model is not None and depth < _MAX_DEPTH:
-        for name, info in reading.model.model_fields.items():
-            child = _read_annotation(info.annotation)
+        for name, child in reading.model.model_fields.items():
             _add_field(
-                fields, opaque, f"{path}.{name}", child, info.is_required(), parent_present=present, depth=depth + 1
+                fields,
+                opaque,
+                f"{path}.{name}",
+                child,
+                parent_required=required,
+                parent_never_none=never_none,
+                depth=depth + 1,
             )
     elif reading.model is not None or ValueKind.ANY in reading.kinds:
         opaque.append(path)
+    return reading
 
 
 @dataclass(frozen=True)
@@ -138,6 +164,19 @@ _COLLECTIONS: tuple[type, ...] = (list, tuple, set, frozenset)
 
 
 def _read_annotation(annotation: Any) -> _AnnotationReading:
+    try:
+        return _read_hashable_annotation(annotation)
+    except TypeError:  # an annotation carrying unhashable metadata: read it without the cache
+        return _read_any_annotation(annotation)
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_hashable_annotation(annotation: Any) -> _AnnotationReading:
+    # Catalogs repeat the same few annotations (`int | None`, `str`) thousands of times; reading is pure.
+    return _read_any_annotation(annotation)
+
+
+def _read_any_annotation(annotation: Any) -> _AnnotationReading:
     if annotation is None or annotation is type(None):
         return _AnnotationReading(kinds=frozenset(), nullable=True)
     origin = typing.get_origin(annotation)

@@ -1,7 +1,8 @@
 """Rules written for a different type than the field has: they can never hold, whatever the data says.
 
 `Min(deal.currency, 0)` compares a text with a number, which the evaluator reads as broken for every present value;
-`Pattern(reservation.party_size, ...)` matches texts only. Such a rule would open an exception case for every event
+`Pattern(reservation.party_size, ...)` matches texts only; `Forbidden(order.tip_cents)` on an `int = 0` field fails
+every event, because 0 is a value. Such a rule would open an exception case for every event
 that carries the field, so the gate names it before anything runs.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from schemas.contract import HandoffContract
 from schemas.findings import Finding, FindingKind
-from schemas.rules import Compare, Max, Min, OneOf, Pattern, Rule
+from schemas.rules import Compare, Forbidden, Max, Min, OneOf, Pattern, Rule
 from workflows.readiness.payload import NUMERIC_KINDS, PayloadShape, ValueKind
 from workflows.readiness.rule_tree import every_rule
 from workflows.readiness.satisfiability import kind_accepts_one_of
@@ -50,6 +51,14 @@ def type_mismatch(rule: Rule, shape: PayloadShape) -> str | None:
     """Why the rule can never hold for the field's type, or None when its type fits (or cannot be known)."""
     if isinstance(rule, Compare):
         return _comparison_mismatch(rule, shape)
+    if isinstance(rule, Forbidden):
+        field = shape.fields.get(rule.field)
+        if field is not None and field.never_empty:
+            return (
+                f"{rule.field} is {describe_kinds(field.kinds)} that the payload model never leaves empty (it is not "
+                "optional, or has a default), so forbidding it fails every event"
+            )
+        return None
     if not isinstance(rule, Min | Max | OneOf | Pattern):
         return None
     kinds = shape.kinds_of(rule.field)
