@@ -210,7 +210,7 @@ def contract_parts(rng: random.Random, index: int) -> tuple[dict[str, Any], str 
     if broken == "no-dedupe-key":
         parts["trigger"] = Trigger(event=f"event.{index}", payload=payload)
     elif broken == "contradiction":
-        path = paths[1]
+        path = f"{entities[-1]}.id"
         parts["rules"] = (*rules, Required(field=path, reason="r"), Forbidden(field=path, reason="r"))
     elif broken == "unknown-field":
         parts["rules"] = (*rules, Required(field=f"{entities[0]}.missing", reason="r"))

@@ -21,7 +21,7 @@ from schemas.contract import (
     Trigger,
 )
 from schemas.findings import FindingKind
-from schemas.rules import Compare, Lookup, Max, Required, When
+from schemas.rules import Compare, Forbidden, Lookup, Max, Min, Pattern, Required, When
 from tests.workflows.sample_contracts import NAME, BookingConfirmed, check, found, ready_contract
 from workflows.catalog import CATALOG
 from workflows.readiness import check_catalog, check_contract
@@ -382,23 +382,36 @@ def test_known_systems_pass() -> None:
 
 
 def test_every_message_names_its_contract_and_subject() -> None:
-    """Every finding's message is a sentence naming the contract and what it is about."""
+    """Every kind of finding comes with a sentence naming the contract and what it is about."""
     broken = ready_contract(
         trigger=Trigger(event="booking.confirmed", payload=BookingConfirmed),
         source_of_truth={"booking": "pos"},
         rules=(
             Required(field="guest.nam", reason="r"),
             Max(field="booking.party_size", value=-1, reason="r"),
-            Required(field="booking.party_size", reason="r"),
+            Min(field="booking.party_size", value=1, name="at-least-one", reason="r"),
+            Pattern(field="booking.deposit", regex=r"\d+", reason="r"),
+            Compare(left="booking.starts_at", op="<", right="booking.ends_at", reason="r"),
+            Compare(left="booking.ends_at", op="<", right="booking.starts_at", reason="r"),
+            Forbidden(field="guest.name", reason="r"),
+            When(
+                condition=Required(field="booking.table", reason="c"),
+                then=Required(field="guest.name", reason="t"),
+                name="tables-are-named",
+                reason="r",
+            ),
+            Lookup(check="pos.table_exists", field="booking.table", reason="r"),
         ),
         exceptions=ExceptionPolicy(owner="nobody", escalation=("nobody",)),
         gain=Gain(metric="m", unit="s", measure=Measure.CYCLE_TIME, baseline=1),
     )
-    catalog = Catalog(contracts=(broken, ready_contract(name="other")))
+    bare = ready_contract(name="bare", trigger=None, sync=None, rules=(), exceptions=None)
+    catalog = Catalog(contracts=(broken, ready_contract(name="other"), bare))
 
     readiness = check_catalog(catalog, known_checks=frozenset(), known_systems=frozenset({"pos"}))
 
-    assert len(readiness.findings) >= 10
+    kinds = {finding.kind for finding in readiness.findings}
+    assert set(FindingKind) == kinds
     for finding in readiness.findings:
         assert finding.contract in finding.message
         assert all(part in finding.message for part in finding.subject.split(" / ")), finding
