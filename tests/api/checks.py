@@ -11,7 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.ledger.tables import CaseRow, DecisionRow, RunRow
 from schemas.cases import ExceptionCase
-from schemas.runs import HandoffStatus
+from schemas.runs import HandoffStatus, Stage
 from workers.testkit import HandoffKit
 
 
@@ -50,3 +50,14 @@ async def open_case_in_ledger(kit: HandoffKit, workflow_id: str) -> ExceptionCas
                 return case
         await asyncio.sleep(0.05)
     raise TimeoutError(f"case {case.id} of {workflow_id} never reached the ledger")
+
+
+async def ledger_reaches(kit: HandoffKit, workflow_id: str, stage: Stage) -> None:
+    """Wait until the ledger records the run in `stage` (Temporal's status moves first; the ledger follows)."""
+    for _ in range(200):
+        with Session(kit.ledger) as session:
+            run = session.get(RunRow, workflow_id)
+            if run is not None and run.stage == stage.value:
+                return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"the ledger never recorded {workflow_id} as {stage.value}")

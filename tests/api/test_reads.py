@@ -46,7 +46,7 @@ async def test_open_cases_are_listed_and_filtered_by_group_and_handoff(
         "front-of-house",
         ["reservation.party_size <= 12", "if reservation.party_size >= 8 then reservation.deposit_cents >= 1"],
     ) == (listed.owner_group, listed.violations)
-    assert listed.age_seconds >= 0 and 0 < listed.sla_left_seconds <= 18
+    assert listed.age_seconds >= 0 and 0 < listed.sla_left_seconds <= 60
 
 
 async def test_a_case_reads_in_full_with_its_refused_attempts(api: httpx.AsyncClient, handoffs: HandoffKit) -> None:
@@ -84,8 +84,8 @@ async def test_an_escalated_case_shows_the_chain_and_the_contracts_decision(kit:
         sent = (
             await api.post("/events/reservation.confirmed", json=payloads.reservation(reservation__party_size=14))
         ).json()
-        case = await open_case_in_ledger(kit, sent["workflow_id"])
-        await kit.wait_for_stage(sent["workflow_id"], Stage.REJECTED)
+        status = await kit.wait_for_stage(sent["workflow_id"], Stage.REJECTED)
+        case = status.cases[0]
         answer = await _eventually(api, f"/cases/{case.id}", lambda found: found["run_stage"] == "rejected")
 
     detail = CaseDetail.model_validate(answer)

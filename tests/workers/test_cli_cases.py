@@ -1,0 +1,197 @@
+"""`handoff cases`, `case`, `decide`, `runs`, `status`, `report`, run as an operator types them, against a real
+server and worker: decisions go through the workflow, refusals print its reason and change nothing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+import workers.cli.operators  # noqa: F401  (registers `handoff operators`)
+from activities.ledger.tables import RunRow
+from schemas.runs import Stage
+from tests.api.checks import ledger_reaches, open_case_in_ledger, run_state
+from tests.runtime import payloads
+from tests.workers.cli_runner import cli_env, handoff
+from workers.cli.cases import BadAssignment, parse_assignments  # importing it registers the commands
+from workers.testkit import HandoffKit, running_handoffs
+
+CLI_SLA_SCALE = 1 / 30
+"""A reservation case waits a minute before escalating: time enough to decide it from the command line."""
+
+
+@pytest.fixture
+async def handoffs(client: Client, tmp_path: Path) -> AsyncIterator[HandoffKit]:
+    async with running_handoffs(client, tmp_path, sla_scale=CLI_SLA_SCALE) as kit:
+        yield kit
+
+
+@pytest.fixture
+async def env(handoffs: HandoffKit, temporal_env: WorkflowEnvironment) -> dict[str, str]:
+    """The kit's environment, with two operators: hana (front-of-house) and chef (kitchen-leads)."""
+    variables = cli_env(handoffs, temporal_env.client.service_client.config.target_host)
+    for name, group in (("hana", "front-of-house"), ("chef", "kitchen-leads")):
+        added = await handoff(variables, "operators", "add", name, "--group", group)
+        assert 0 == added.exit_code, added.output
+    return variables
+
+
+def test_set_values_are_json_when_they_parse_and_text_otherwise() -> None:
+    """`--set` reads 4 as a number, true as a boolean, null as null, "4" as text, and anything else as text."""
+    assert {
+        "reservation.party_size": 4,
+        "guest.marketing_opt_in": True,
+        "guest.allergies": None,
+        "reservation.table_number": "T7",
+        "guest.phone": "4",
+        "reservation.notes": "a=b",
+    } == parse_assignments(
+        [
+            "reservation.party_size=4",
+            "guest.marketing_opt_in=true",
+            "guest.allergies=null",
+            "reservation.table_number=T7",
+            'guest.phone="4"',
+            "reservation.notes=a=b",
+        ]
+    )
+    with pytest.raises(BadAssignment):
+        parse_assignments(["party_size"])
+
+
+async def test_cases_lists_open_cases_and_case_shows_one_in_full(env: dict[str, str], handoffs: HandoffKit) -> None:
+    """`cases` (table, --json, --group, --handoff) and `case` (table, --json); an unknown case exits 1."""
+    booking = await handoffs.send("reservation.confirmed", payloads.reservation(reservation__party_size=14))
+    deal = await handoffs.send("deal.won", payloads.deal(deal__currency="CHF"))
+    booking_case = await open_case_in_ledger(handoffs, booking.workflow_id)
+    deal_case = await open_case_in_ledger(handoffs, deal.workflow_id)
+
+    table = await handoff(env, "cases")
+    as_json = await handoff(env, "cases", "--json")
+    sales = await handoff(env, "cases", "--group", "sales-ops", "--json")
+    bookings = await handoff(env, "cases", "--handoff", "reservation-to-pos", "--json")
+    one = await handoff(env, "case", booking_case.id)
+    one_json = await handoff(env, "case", booking_case.id, "--json")
+    unknown = await handoff(env, "case", "C-nope")
+
+    assert (0, 0, 0, 0, 0, 0, 1) == tuple(
+        r.exit_code for r in (table, as_json, sales, bookings, one, one_json, unknown)
+    ), table.output
+    assert booking_case.id in table.stdout and deal_case.id in table.stdout
+    assert "reservation.party_size <= 12" in table.stdout
+    assert {booking_case.id, deal_case.id} == {c["id"] for c in json.loads(as_json.stdout)}
+    assert ([deal_case.id], [booking_case.id]) == (
+        [c["id"] for c in json.loads(sales.stdout)],
+        [c["id"] for c in json.loads(bookings.stdout)],
+    )
+    detail = json.loads(one_json.stdout)
+    assert ("front-of-house", [14, 0]) == (detail["owner_group"], [v["value"] for v in detail["violations"]])
+    assert "Parties over 12 are events, booked by a manager." in one.stdout
+    assert booking.workflow_id.split("/")[1] in one.stdout  # the payload snapshot
+    assert "No case 'C-nope'" in unknown.stderr
+
+
+async def test_decide_approve_delivers_and_runs_and_status_show_it(env: dict[str, str], handoffs: HandoffKit) -> None:
+    """hana approves her group's case; the run delivers; `runs` and `status` (live) say so."""
+    booking = await handoffs.send("reservation.confirmed", payloads.reservation(reservation__party_size=14))
+    case = await open_case_in_ledger(handoffs, booking.workflow_id)
+
+    decided = await handoff(env, "decide", case.id, "approve", "--as", "hana", "--reason", "VIP, the manager agreed")
+    await ledger_reaches(handoffs, booking.workflow_id, Stage.DELIVERED)
+    runs = await handoff(env, "runs", "--stage", "delivered", "--json")
+    runs_table = await handoff(env, "runs", "--handoff", "reservation-to-pos", "--limit", "5")
+    status = await handoff(env, "status", booking.workflow_id, "--json")
+    status_text = await handoff(env, "status", booking.workflow_id)
+
+    assert 0 == decided.exit_code, decided.output
+    assert f"Case {case.id} decided: approve by hana (front-of-house)" in decided.stdout
+    assert [booking.workflow_id] == [r["workflow_id"] for r in json.loads(runs.stdout)]
+    assert booking.workflow_id in runs_table.stdout and "approved as is" in runs_table.stdout
+    live = json.loads(status.stdout)
+    assert ("temporal", "delivered", True) == (live["source"], live["status"]["stage"], live["status"]["override"])
+    assert f"case {case.id}: approve by hana" in status_text.stdout
+
+
+async def test_a_refused_decision_prints_the_workflows_reason_exits_1_and_changes_nothing(
+    env: dict[str, str], handoffs: HandoffKit
+) -> None:
+    """A kitchen lead may not decide a front-of-house case; an unknown operator or a bad --set exit 2."""
+    booking = await handoffs.send("reservation.confirmed", payloads.reservation(reservation__party_size=14))
+    case = await open_case_in_ledger(handoffs, booking.workflow_id)
+    before = await run_state(handoffs, booking.workflow_id)
+
+    not_owner = await handoff(env, "decide", case.id, "approve", "--as", "chef", "--reason", "looks tasty")
+    nobody = await handoff(env, "decide", case.id, "approve", "--as", "ghost", "--reason", "boo")
+    bad_set = await handoff(env, "decide", case.id, "correct", "--as", "hana", "--reason", "r", "--set", "size")
+    bad_value = await handoff(
+        env, "decide", case.id, "correct", "--as", "hana", "--reason", "r", "--set", "reservation.party_size=four"
+    )
+
+    assert (1, 2, 2, 1) == (not_owner.exit_code, nobody.exit_code, bad_set.exit_code, bad_value.exit_code)
+    assert "Refused (not-owner)" in not_owner.stderr and "owned by 'front-of-house'" in not_owner.stderr
+    assert "No operator named 'ghost' (known operators: chef, hana)" in nobody.stderr
+    assert "write entity.field=value" in bad_set.stderr
+    assert "Refused (invalid-correction)" in bad_value.stderr
+    assert before == await run_state(handoffs, booking.workflow_id)
+
+
+async def test_a_correction_from_the_command_line_revalidates_and_delivers(
+    env: dict[str, str], handoffs: HandoffKit
+) -> None:
+    """`--set reservation.party_size=4` is sent as the number 4; the corrected run delivers it."""
+    booking = await handoffs.send("reservation.confirmed", payloads.reservation(reservation__party_size=14))
+    case = await open_case_in_ledger(handoffs, booking.workflow_id)
+
+    decided = await handoff(
+        env, "decide", case.id, "correct", "--as", "hana", "--reason", "4 guests", "--set", "reservation.party_size=4"
+    )
+
+    assert 0 == decided.exit_code, decided.output
+    status = await handoffs.wait_for_stage(booking.workflow_id, Stage.DELIVERED)
+    assert 4 == status.payload["reservation"]["party_size"]
+
+
+async def test_status_falls_back_to_the_ledger_and_report_prints(env: dict[str, str], handoffs: HandoffKit) -> None:
+    """A run Temporal no longer has is read from the ledger; an unknown run exits 1; `report` has every handoff."""
+    received = datetime(2025, 1, 2, 19, 0, tzinfo=UTC)
+    with Session(handoffs.ledger) as session:
+        session.add(
+            RunRow(
+                workflow_id="reservation-to-pos/R-OLD",
+                handoff="reservation-to-pos",
+                event="reservation.confirmed",
+                dedupe_key="R-OLD",
+                contract_version=1,
+                contract_hash="0123456789abcdef",
+                stage="delivered",
+                last_step=3,
+                payload={"reservation": {"id": "R-OLD"}},
+                received_at=received,
+                updated_at=received,
+                finished_at=received.replace(minute=1),
+            )
+        )
+        session.commit()
+
+    old = await handoff(env, "status", "reservation-to-pos/R-OLD", "--json")
+    unknown = await handoff(env, "status", "reservation-to-pos/R-NEVER")
+    report = await handoff(env, "report", "--json")
+    table = await handoff(env, "report")
+
+    assert (0, 1, 0, 0) == (old.exit_code, unknown.exit_code, report.exit_code, table.exit_code)
+    assert ("ledger", "delivered") == (json.loads(old.stdout)["source"], json.loads(old.stdout)["status"]["stage"])
+    assert "neither Temporal nor the ledger knows it" in unknown.stderr
+    line = json.loads(report.stdout)["handoffs"][0]
+    assert ("reservation-to-pos", 1, 60.0, "met") == (
+        line["handoff"],
+        line["delivered"],
+        line["cycle_time"]["p50"],
+        line["gain"]["verdict"],
+    )
+    assert "cycle_time 60 vs target 60 seconds: met" in table.stdout

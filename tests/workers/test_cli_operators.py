@@ -1,0 +1,87 @@
+"""`handoff operators add|list`: declared groups only, unique names, a token shown once and stored as a hash."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import Result
+from sqlmodel import Session, select
+from typer.testing import CliRunner
+
+import workers.cli.operators  # noqa: F401  (registers `handoff operators`)
+from activities.ledger.database import make_engine
+from activities.ledger.operators import operator_for_token, token_hash
+from activities.ledger.tables import OperatorRow
+from tests.workers.cli_runner import restored_logging
+from workers.cli.app import app
+from workflows.catalog import CATALOG
+
+
+def operators(tmp_path: Path, *args: str) -> Result:
+    env = {"HANDOFF_HOME": str(tmp_path), "HANDOFF_LOG_LEVEL": "WARNING", "COLUMNS": "200"}
+    with restored_logging():
+        return CliRunner().invoke(app, ["operators", *args], env=env)
+
+
+def stored(tmp_path: Path) -> list[OperatorRow]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        with Session(engine) as session:
+            return list(session.exec(select(OperatorRow)).all())
+    finally:
+        engine.dispose()
+
+
+def test_add_prints_the_token_once_and_the_ledger_keeps_only_its_hash(tmp_path: Path) -> None:
+    """The printed token resolves to the operator; the ledger row holds its SHA-256, never the token."""
+    added = operators(tmp_path, "add", "hana", "--group", "front-of-house", "--group", "restaurant-managers")
+
+    assert 0 == added.exit_code, added.output
+    token = added.stdout.strip().splitlines()[-1]
+    [row] = stored(tmp_path)
+    assert ("hana", ["front-of-house", "restaurant-managers"], token_hash(token)) == (
+        row.name,
+        row.groups,
+        row.token_hash,
+    )
+    assert token not in json.dumps(row.model_dump(mode="json"))
+    engine = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    operator = operator_for_token(engine, token)
+    engine.dispose()
+    assert operator is not None and "hana" == operator.name
+
+
+def test_list_shows_operators_and_groups_but_no_token(tmp_path: Path) -> None:
+    """`list` (table and --json) names each operator and their groups; the token appears nowhere."""
+    added = operators(tmp_path, "add", "sam", "-g", "sales-ops", "--json")
+    token = json.loads(added.stdout)["token"]
+
+    table = operators(tmp_path, "list")
+    listed = operators(tmp_path, "list", "--json")
+
+    assert (0, 0) == (table.exit_code, listed.exit_code)
+    assert [("sam", ["sales-ops"])] == [(o["name"], o["groups"]) for o in json.loads(listed.stdout)]
+    assert "sam" in table.stdout and "sales-ops" in table.stdout
+    assert token not in table.stdout + listed.stdout
+
+
+def test_an_undeclared_group_is_refused_naming_the_declared_ones(tmp_path: Path) -> None:
+    """A typo in a group adds nothing; the message lists the groups the catalog declares."""
+    refused = operators(tmp_path, "add", "hana", "--group", "front-of-hose")
+
+    assert 2 == refused.exit_code
+    assert "front-of-hose" in refused.stderr
+    assert all(group in refused.stderr for group in CATALOG.group_names)
+    assert [] == stored(tmp_path)
+
+
+def test_a_duplicate_name_is_refused_and_the_first_token_still_works(tmp_path: Path) -> None:
+    """Adding a name twice fails; the existing operator and their token are untouched."""
+    first = operators(tmp_path, "add", "hana", "--group", "front-of-house", "--json")
+    again = operators(tmp_path, "add", "hana", "--group", "finance")
+
+    assert (0, 2) == (first.exit_code, again.exit_code)
+    assert "exists already" in again.stderr
+    [row] = stored(tmp_path)
+    assert (["front-of-house"], token_hash(json.loads(first.stdout)["token"])) == (row.groups, row.token_hash)

@@ -1,0 +1,34 @@
+"""`handoff api`: serve the HTTP API with uvicorn on `api_host:api_port` until SIGTERM or Ctrl-C.
+
+Uvicorn's own logging is switched off (`log_config=None`) so its lines go through Handoff's structlog set-up, in
+the same format as the worker's.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from workers.api import create_app
+from workers.cli.app import app
+from workers.logs import configure_logging
+from workers.settings import load_settings
+
+
+@app.command(name="api")
+def api_command(
+    host: Annotated[str | None, typer.Option("--host", help="Bind address; default: HANDOFF_API_HOST.")] = None,
+    port: Annotated[int | None, typer.Option("--port", help="Port; default: HANDOFF_API_PORT.")] = None,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) against the configured Temporal and ledger."""
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port if port is not None else settings.api_port,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
+    )

@@ -1,0 +1,384 @@
+"""`handoff cases`, `case`, `decide`, `runs`, `status`, `report`: an operator's work from the command line.
+
+Listings read the ledger; `status` asks the run itself first; `decide` sends a Temporal Update as the operator named
+by `--as`, with the groups the ledger's operators table gives them. Every listing takes `--json` and prints the same
+models the HTTP API answers with. Exit codes: 0 done, 1 refused or not found, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Annotated, Any, TypeVar
+
+import typer
+from pydantic import BaseModel, TypeAdapter
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from activities.ledger.operators import UnknownOperator, operator_named
+from activities.ledger.reads import case_detail, open_cases, recent_runs
+from activities.ledger.report import build_report
+from schemas.api import CaseDetail, CaseSummary, RunDetail, RunSummary
+from schemas.cases import DecisionRequest, DecisionResult
+from schemas.contract import DecisionKind
+from schemas.report import HandoffReport, Report
+from schemas.runs import Stage
+from workers.api.runs import run_detail
+from workers.cli.app import app
+from workers.client import connect
+from workers.decisions import DecisionRefused, decide, workflow_of_case
+from workers.logs import configure_logging
+from workers.settings import Settings, load_settings
+from workers.worker import open_ledger
+from workflows.catalog import CATALOG
+
+T = TypeVar("T")
+
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)  # messages keep their lines; the terminal wraps them
+
+AsJson = Annotated[bool, typer.Option("--json", help="Print JSON (the HTTP API's models) instead of a table.")]
+
+
+class BadAssignment(ValueError):
+    """A `--set` that is not `entity.field=value`."""
+
+
+def parse_assignments(assignments: Sequence[str]) -> dict[str, Any]:
+    """`entity.field=value` pairs as a patch; a value is JSON when it parses as JSON (4, true, null), else text."""
+    patch: dict[str, Any] = {}
+    for assignment in assignments:
+        path, equals, text = assignment.partition("=")
+        path = path.strip()
+        if not equals or "." not in path or path.startswith(".") or path.endswith("."):
+            raise BadAssignment(f"--set {assignment!r}: write entity.field=value, e.g. reservation.party_size=4.")
+        try:
+            patch[path] = json.loads(text)
+        except json.JSONDecodeError:
+            patch[path] = text
+    return patch
+
+
+@app.command()
+def cases(
+    group: Annotated[str | None, typer.Option("--group", help="Only cases this group owns now.")] = None,
+    handoff: Annotated[str | None, typer.Option("--handoff", help="Only cases of this handoff.")] = None,
+    as_json: AsJson = False,
+) -> None:
+    """List the open exception cases, the most urgent first."""
+    settings = _settings()
+    found = _with_ledger(settings, lambda ledger: open_cases(ledger, now=_now(), group=group, handoff=handoff))
+    if as_json:
+        _print_json(TypeAdapter(list[CaseSummary]), found)
+        return
+    table = Table(title=f"{len(found)} open case(s)", title_justify="left")
+    table.add_column("case", no_wrap=True, min_width=14)
+    table.add_column("handoff")
+    table.add_column("owner")
+    table.add_column("age", no_wrap=True)
+    table.add_column("SLA left", no_wrap=True)
+    table.add_column("violations", min_width=16)
+    for case in found:
+        table.add_row(
+            case.id,
+            case.handoff,
+            case.owner_group,
+            _duration(case.age_seconds),
+            _time_left(case.sla_left_seconds),
+            _short_violations(case.violations),
+        )
+    console.print(table)
+
+
+@app.command()
+def case(
+    case_id: Annotated[str, typer.Argument(help="The case id, e.g. C-1a2b3c4d5e6f.")],
+    as_json: AsJson = False,
+) -> None:
+    """Show everything about one case: violations, payload, escalations, decision, refused attempts."""
+    settings = _settings()
+    detail = _with_ledger(settings, lambda ledger: case_detail(ledger, case_id, now=_now()))
+    if detail is None:
+        errors.print(f"No case {case_id!r} in the ledger. `handoff cases` lists the open ones.")
+        raise typer.Exit(1)
+    if as_json:
+        _print_json(TypeAdapter(CaseDetail), detail)
+        return
+    _show_case(detail)
+
+
+@app.command(name="decide")
+def decide_command(
+    case_id: Annotated[str, typer.Argument(help="The case to decide.")],
+    decision: Annotated[DecisionKind, typer.Argument(help="approve, reject, correct or retry.")],
+    operator_name: Annotated[str, typer.Option("--as", help="The operator deciding (see `handoff operators list`).")],
+    reason: Annotated[str, typer.Option("--reason", help="Why: kept in the audit trail.")],
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option("--set", help="For correct: entity.field=value (JSON if it parses, else text). Repeatable."),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Decide a case as an operator. A refusal prints the workflow's reason and exits 1; nothing changes."""
+    settings = _settings()
+    try:
+        patch = parse_assignments(assignments or [])
+    except BadAssignment as bad:
+        errors.print(str(bad))
+        raise typer.Exit(2) from None
+    if not reason.strip():
+        errors.print("--reason must say why: it is kept in the audit trail.")
+        raise typer.Exit(2)
+    ledger = open_ledger(settings)
+    try:
+        operator = operator_named(ledger, operator_name)
+        workflow_id = workflow_of_case(ledger, case_id)
+        request = DecisionRequest(
+            case_id=case_id,
+            decision=decision,
+            operator=operator.name,
+            operator_groups=operator.groups,
+            reason=reason.strip(),
+            patch=patch,
+        )
+        result = asyncio.run(_decide(settings, workflow_id, request))
+    except UnknownOperator as unknown:
+        errors.print(str(unknown))
+        raise typer.Exit(2) from None
+    except DecisionRefused as refused:
+        errors.print(f"Refused ({refused.refusal.kind.value}): {refused.refusal.message}")
+        errors.print("Nothing was changed.")
+        raise typer.Exit(1) from None
+    finally:
+        ledger.dispose()
+    if as_json:
+        _print_json(TypeAdapter(DecisionResult), result)
+        return
+    assert result.case.decision is not None
+    console.print(
+        f"Case {result.case.id} decided: {result.case.decision.decision.value} by {result.case.decision.operator} "
+        f"({result.case.decision.group}). The run moves to {result.next_stage}."
+    )
+
+
+@app.command()
+def runs(
+    handoff: Annotated[str | None, typer.Option("--handoff", help="Only runs of this handoff.")] = None,
+    stage: Annotated[Stage | None, typer.Option("--stage", help="Only runs in this stage.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many runs.")] = 20,
+    as_json: AsJson = False,
+) -> None:
+    """List recent runs, newest first, with their stage."""
+    settings = _settings()
+    found = _with_ledger(settings, lambda ledger: recent_runs(ledger, handoff=handoff, stage=stage, limit=limit))
+    if as_json:
+        _print_json(TypeAdapter(list[RunSummary]), found)
+        return
+    now = _now()
+    table = Table(title=f"{len(found)} run(s)", title_justify="left")
+    for column in ("run", "stage", "received", "took", "cases", "note"):
+        table.add_column(column, no_wrap=column != "note")
+    for run in found:
+        took = (run.finished_at or now) - run.received_at
+        note = run.failure or ("approved as is" if run.override else "")
+        table.add_row(
+            run.workflow_id,
+            run.stage.value,
+            f"{_duration((now - run.received_at).total_seconds())} ago",
+            _duration(took.total_seconds()) + ("" if run.finished_at else " so far"),
+            str(run.cases),
+            note,
+        )
+    console.print(table)
+
+
+@app.command()
+def status(
+    workflow_id: Annotated[str, typer.Argument(help="The run's workflow id, e.g. reservation-to-pos/R-1001.")],
+    as_json: AsJson = False,
+) -> None:
+    """Show one run: live from Temporal, or from the ledger once Temporal no longer has it."""
+    settings = _settings()
+
+    async def read(ledger: Engine) -> RunDetail | None:
+        return await run_detail(await _client(settings), ledger, workflow_id)
+
+    detail = _with_ledger(settings, lambda ledger: asyncio.run(read(ledger)))
+    if detail is None:
+        errors.print(f"No run {workflow_id!r}: neither Temporal nor the ledger knows it. `handoff runs` lists runs.")
+        raise typer.Exit(1)
+    if as_json:
+        _print_json(TypeAdapter(RunDetail), detail)
+        return
+    run = detail.status
+    console.print(f"[bold]{run.workflow_id}[/bold]  {run.stage.value}  (from {detail.source})")
+    console.print(f"handoff {run.handoff} v{run.contract_version} ({run.contract_hash})")
+    if run.override:
+        console.print("delivered by an approve, despite its violations")
+    if run.failure:
+        console.print(f"[red]failure: {run.failure}")
+    for exception_case in run.cases:
+        decided = exception_case.decision
+        outcome = (
+            f"{decided.decision.value} by {decided.operator}" if decided else f"open, {exception_case.owner_group}"
+        )
+        rules = _short_violations([v.rule for v in exception_case.violations])
+        console.print(f"case {exception_case.id}: {outcome}; {rules}")
+    for delivery in run.deliveries:
+        console.print(f"delivered to {delivery.system} as {delivery.record_key}: {', '.join(sorted(delivery.fields))}")
+
+
+@app.command()
+def report(as_json: AsJson = False) -> None:
+    """Each handoff's figures from the ledger, against the gain its contract declares."""
+    settings = _settings()
+    figures = _with_ledger(settings, lambda ledger: build_report(ledger, CATALOG.contracts))
+    if as_json:
+        _print_json(TypeAdapter(Report), figures)
+        return
+    table = Table(title="Report", title_justify="left")
+    for column in ("handoff", "runs", "delivered", "rejected", "failed", "open", "exceptions", "cycle p50/p95"):
+        table.add_column(column, no_wrap=True)
+    for column in ("touches/run", "escalations", "gain"):
+        table.add_column(column)
+    for line in figures.handoffs:
+        table.add_row(
+            line.handoff,
+            str(line.runs),
+            str(line.delivered),
+            str(line.rejected),
+            str(line.failed),
+            str(line.open_cases),
+            _figure(line.exception_rate_pct, "%"),
+            f"{_seconds(line.cycle_time.p50)} / {_seconds(line.cycle_time.p95)}",
+            _figure(line.manual_touches_per_run),
+            str(line.escalations),
+            _gain(line),
+        )
+    console.print(table)
+    for line in figures.handoffs:
+        for latency in line.decision_latency:
+            console.print(
+                f"{line.handoff}: {latency.group} decides in {_seconds(latency.seconds.p50)} (p50), "
+                f"{_seconds(latency.seconds.p95)} (p95) over {latency.seconds.count} decision(s)"
+            )
+
+
+# -- plumbing ---------------------------------------------------------------------------------------------------------
+
+
+def _settings() -> Settings:
+    settings = load_settings()
+    quiet_logging(settings)
+    return settings
+
+
+def quiet_logging(settings: Settings) -> None:
+    """Logs to stderr, so stdout stays clean for `--json`; the ledger's schema check keeps its INFO lines to itself,
+    since an operator listing cases has no use for them."""
+    configure_logging(settings.log_level, settings.log_format)
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _with_ledger(settings: Settings, read: Callable[[Engine], T]) -> T:
+    ledger = open_ledger(settings)
+    try:
+        return read(ledger)
+    finally:
+        ledger.dispose()
+
+
+async def _client(settings: Settings) -> Client:
+    try:
+        return await connect(settings)
+    except RuntimeError as error:  # the SDK's connection failure
+        errors.print(f"Cannot reach Temporal at {settings.temporal_address}: {error}")
+        raise typer.Exit(1) from None
+
+
+async def _decide(settings: Settings, workflow_id: str, request: DecisionRequest) -> DecisionResult:
+    return await decide(await _client(settings), workflow_id, request)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _print_json(adapter: TypeAdapter[Any], value: BaseModel | list[Any]) -> None:
+    console.print_json(adapter.dump_json(value).decode())
+
+
+def _show_case(detail: CaseDetail) -> None:
+    console.print(f"[bold]Case {detail.id}[/bold]  {detail.status.value}  ({detail.handoff}, run {detail.workflow_id})")
+    stage = detail.run_stage.value if detail.run_stage else "unknown"
+    console.print(f"owner {detail.owner_group} · opened {_duration(detail.age_seconds)} ago · run stage {stage}")
+    if detail.decision is None:
+        console.print(f"SLA {_time_left(detail.sla_left_seconds)} · allowed: {', '.join(detail.allowed)}")
+    violations = Table(title="Violations", title_justify="left")
+    for column in ("rule", "field", "value", "reason"):
+        violations.add_column(column)
+    for violation in detail.violations:
+        violations.add_row(violation.rule, violation.field, json.dumps(violation.value), violation.reason)
+    console.print(violations)
+    console.print("[bold]Payload when the case was opened")
+    console.print_json(data=detail.payload)
+    for escalation in detail.escalations:
+        console.print(
+            f"escalated {escalation.from_group} -> {escalation.to_group} at {escalation.at:%Y-%m-%d %H:%M:%S}"
+        )
+    if detail.decision is not None:
+        decided = detail.decision
+        by = f"{decided.operator} ({decided.group})" if decided.group else decided.operator
+        patch = f" setting {json.dumps(decided.patch)}" if decided.patch else ""
+        console.print(f"decision: {decided.decision.value}{patch} by {by} at {decided.decided_at:%Y-%m-%d %H:%M:%S}")
+        console.print(f"  reason: {decided.reason}")
+    for attempt in detail.refused:
+        console.print(f"refused: {attempt.decision} by {attempt.operator} at {attempt.at:%H:%M:%S}: {attempt.refusal}")
+
+
+def _duration(seconds: float) -> str:
+    """A duration a person reads at a glance: 45s, 12m 05s, 3h 04m, 2d 03h."""
+    whole = int(abs(seconds))
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m {whole % 60:02d}s"
+    if whole < 86400:
+        return f"{whole // 3600}h {whole % 3600 // 60:02d}m"
+    return f"{whole // 86400}d {whole % 86400 // 3600:02d}h"
+
+
+def _time_left(seconds: float) -> str:
+    return _duration(seconds) if seconds >= 0 else f"overdue {_duration(seconds)}"
+
+
+def _short_violations(rules: Sequence[str], shown: int = 1) -> str:
+    listed = "; ".join(rules[:shown])
+    return listed + (f" (+{len(rules) - shown} more)" if len(rules) > shown else "")
+
+
+def _figure(value: float | None, unit: str = "") -> str:
+    """A measured figure to two decimals at most: 60, 33.33, 0.2."""
+    if value is None:
+        return "no data"
+    return f"{value:.2f}".rstrip("0").rstrip(".") + unit
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else _duration(value)
+
+
+def _gain(line: HandoffReport) -> str:
+    if line.gain is None:
+        return "not in the catalog"
+    gain = line.gain
+    return (
+        f"{gain.measure.value} {_figure(gain.actual)} vs target {_figure(gain.target)} {gain.unit}: "
+        f"{gain.verdict.value}"
+    )
