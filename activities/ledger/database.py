@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from activities.ledger import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
@@ -35,15 +35,28 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the ledger's tables where they are missing (tests and the embedded default; production migrates)."""
-    SQLModel.metadata.create_all(engine)
+    """Bring the ledger's tables up to the newest revision: a no-op when they are there, safe from two processes.
+
+    The worker, the API and the tests call this on start; `handoff migrate` does the same as a separate step.
+    """
+    from activities.ledger.migrate import upgrade  # migrate builds on this module's make_engine
+
+    upgrade(engine)
 
 
 @contextmanager
 def session_scope(engine: Engine) -> Iterator[Session]:
-    """A session that commits when the block succeeds and rolls back when it raises."""
+    """A session for a write, which commits when the block succeeds and rolls back when it raises.
+
+    On SQLite the session takes the database's write lock as it starts (`BEGIN IMMEDIATE`): the driver would
+    otherwise read outside any transaction and lock only at the first write, so a read-check-write (the ledger's
+    idempotency checks) could act on what it read before another writer committed. PostgreSQL gets the same from
+    `with_for_update` and unique keys. Readers are not blocked (WAL); other writers wait up to the busy timeout.
+    """
     with Session(engine, expire_on_commit=False) as session:
         try:
+            if engine.dialect.name == "sqlite":
+                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
             yield session
             session.commit()
         except BaseException:

@@ -1,0 +1,439 @@
+"""The ledger's migrations on SQLite and PostgreSQL: the schema they build equals the models, an old ledger with
+rows upgrades without losing any, upgrading is idempotent and safe from racing processes, and `handoff migrate`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, MetaData, inspect, select
+from sqlalchemy.engine import make_url
+from sqlmodel import SQLModel
+
+from activities.ledger.database import create_schema, make_engine
+from activities.ledger.migrate import MigrationError, alembic_config, current, head, upgrade
+from activities.ledger.writes import record_refusal, record_stage_change
+from schemas.activities import RefusalRecord, RunStamp, StageChange
+from schemas.cases import DecisionRequest, ExceptionCase, RefusedDecision, Violation
+from schemas.contract import DecisionKind
+from schemas.runs import Stage
+
+T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
+LEDGER_TABLES = {
+    "runs",
+    "cases",
+    "violations",
+    "decisions",
+    "escalations",
+    "refused_decisions",
+    "deliveries",
+    "operators",
+}
+
+
+@pytest.fixture
+def engine(ledger_url: str) -> Iterator[Engine]:
+    """An engine on the empty database; disposed after the test."""
+    engine = make_engine(ledger_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def differences(engine: Engine) -> list[Any]:
+    """What Alembic's autogenerate would change to make the database equal the models (types and defaults too)."""
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "compare_server_default": True})
+        return list(compare_metadata(context, SQLModel.metadata))
+
+
+def test_head_is_the_newest_revision() -> None:
+    """0002 is the newest revision (update this test when you add one: and write its upgrade test)."""
+    assert "0002" == head()
+
+
+def test_migrated_schema_equals_the_models(engine: Engine) -> None:
+    """A ledger upgraded to head has exactly the models' tables, columns, types, defaults, indexes and keys."""
+    create_schema(engine)
+    assert [] == differences(engine)
+    assert (LEDGER_TABLES | {"alembic_version"}) == set(inspect(engine).get_table_names())
+    assert head() == current(engine)
+
+
+def test_upgrade_at_head_changes_nothing(engine: Engine) -> None:
+    """Upgrading a ledger that is at head again (every worker start does) leaves its rows and revision alone."""
+    create_schema(engine)
+    record_stage_change(engine, _first_change("W-1"))
+    before = _rows(engine)
+    create_schema(engine)
+    assert head() == upgrade(engine)
+    assert before == _rows(engine)
+
+
+def test_revisions_downgrade_and_upgrade_again(engine: Engine) -> None:
+    """Every revision's downgrade runs (to an empty database) and the upgrade after it builds the models again."""
+    create_schema(engine)
+    with engine.connect() as connection:
+        config = alembic_config()
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+        assert {"refused_decisions"} == LEDGER_TABLES - set(inspect(connection).get_table_names())
+        command.downgrade(config, "base")
+        assert {"alembic_version"} == set(inspect(connection).get_table_names())
+        connection.commit()
+    create_schema(engine)
+    assert [] == differences(engine)
+
+
+def test_upgrade_keeps_every_row_of_a_0001_ledger(engine: Engine) -> None:
+    """A 0001 ledger with rows in every table upgrades keeping every row and value; new columns get defaults."""
+    assert "0001" == upgrade(engine, "0001")
+    old = MetaData()
+    old.reflect(engine)
+    with engine.begin() as connection:
+        for table, rows in ROWS_0001.items():
+            connection.execute(old.tables[table].insert(), rows)
+    before = _rows(engine)
+    assert {table: len(rows) for table, rows in ROWS_0001.items()} == {t: len(rows) for t, rows in before.items()}
+
+    assert head() == upgrade(engine)
+
+    after = _rows(engine)
+    kept = {
+        table: [{column: row[column] for column in rows[0]} for row in after[table]] for table, rows in before.items()
+    }
+    assert before == kept
+    with engine.connect() as connection:
+        runs = connection.execute(select(SQLModel.metadata.tables["runs"]).order_by("workflow_id")).mappings().all()
+    assert [("W-1", False, None), ("W-2", False, None)] == [
+        (r["workflow_id"], r["override"], r["failure"]) for r in runs
+    ]
+    assert [] == after["refused_decisions"]
+    assert [] == differences(engine)
+
+    # New rows after old ones: PostgreSQL's id sequences carried on, and the new table and columns take writes.
+    assert True is record_refusal(engine, _refusal("W-2"))
+    assert True is record_stage_change(engine, _first_change("W-3"))
+    assert True is record_stage_change(engine, _case_change("W-3"))
+    assert False is record_stage_change(engine, _first_change("W-1"))
+    assert [1, 2, 3, 4] == [row["id"] for row in _rows(engine)["violations"]]
+
+
+def test_a_ledger_from_before_migrations_is_adopted(engine: Engine) -> None:
+    """A ledger that create_all made (no alembic_version) is stamped at 0002, not created twice; its rows stay."""
+    SQLModel.metadata.create_all(engine)
+    record_stage_change(engine, _first_change("W-1"))
+    before = _rows(engine)
+    create_schema(engine)
+    assert (head(), before) == (current(engine), _rows(engine))
+
+
+def test_foreign_tables_without_a_revision_are_refused(engine: Engine) -> None:
+    """A database with a `runs` table that Handoff did not make is not touched: MigrationError says what to do."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE runs (id INTEGER PRIMARY KEY)")
+    with pytest.raises(MigrationError, match="not a ledger Handoff created"):
+        create_schema(engine)
+    assert None is current(engine)
+
+
+def test_a_ledger_from_a_newer_handoff_is_refused(engine: Engine) -> None:
+    """A ledger at a revision this code does not know (a newer Handoff migrated it) is refused, and left alone."""
+    create_schema(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0099'")
+    with pytest.raises(MigrationError, match="revision 0099, which this version of Handoff does not know"):
+        create_schema(engine)
+    assert "0099" == current(engine)
+
+
+RACE = """
+import sys, time
+from pathlib import Path
+from activities.ledger.database import create_schema, make_engine
+go = Path(sys.argv[2])
+Path(sys.argv[3]).touch()
+while not go.exists():
+    time.sleep(0.01)
+engine = make_engine(sys.argv[1])
+create_schema(engine)
+engine.dispose()
+"""
+
+
+def test_racing_processes_migrate_once(ledger_url: str, tmp_path: Path) -> None:
+    """Two processes that start the same fresh ledger at the same moment both succeed; it ends at head, once."""
+    go = tmp_path / "go"
+    ready = [tmp_path / f"ready-{n}" for n in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACE, ledger_url, str(go), str(flag)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for flag in ready
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not all(flag.exists() for flag in ready) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        go.touch()
+        outputs = [process.communicate(timeout=60)[0] for process in processes]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    assert [0, 0] == [process.returncode for process in processes], "\n".join(outputs)
+    engine = make_engine(ledger_url)
+    try:
+        assert (head(), []) == (current(engine), differences(engine))
+        with engine.connect() as connection:
+            versions = connection.exec_driver_sql("SELECT version_num FROM alembic_version").all()
+        assert [(head(),)] == versions
+    finally:
+        engine.dispose()
+
+
+# `handoff migrate` as the console script runs it; the module is imported first so the command is registered even
+# before workers/cli/__init__.py imports it.
+HANDOFF = "import workers.cli.migrate; from workers.cli import main; main()"
+
+
+def handoff_migrate(ledger_url: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        "PATH": str(Path(sys.executable).parent),
+        "LANG": "C.UTF-8",
+        "HANDOFF_HOME": str(home),
+        "HANDOFF_DATABASE_URL": ledger_url,
+        "HANDOFF_LOG_FORMAT": "json",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", HANDOFF, "migrate", *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_handoff_migrate_upgrades_and_reports_the_revision(ledger_url: str, tmp_path: Path) -> None:
+    """`handoff migrate --revision 0001`, then `--current` says 0001 and that 0002 is newest, then `handoff migrate`."""
+    to_0001 = handoff_migrate(ledger_url, tmp_path, "--revision", "0001")
+    shown = handoff_migrate(ledger_url, tmp_path, "--current")
+    to_head = handoff_migrate(ledger_url, tmp_path)
+
+    assert (0, 0, 0) == (to_0001.returncode, shown.returncode, to_head.returncode), to_0001.stderr + to_head.stderr
+    assert "is at revision 0001." in to_0001.stdout
+    assert "0001  (newest is 0002: run `handoff migrate`)" == shown.stdout.strip()
+    assert "is at revision 0002." in to_head.stdout
+    password = make_url(ledger_url).password
+    assert not password or str(password) not in to_head.stdout  # the URL is shown without its password
+    assert head() == current(ledger_url)
+
+
+def test_handoff_migrate_refuses_an_unknown_revision(tmp_path: Path) -> None:
+    """An unknown revision exits 2, names it, and leaves the ledger unmigrated."""
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    result = handoff_migrate(url, tmp_path, "--revision", "9999")
+    assert 2 == result.returncode
+    assert "Cannot migrate the ledger" in result.stderr
+    assert "9999" in result.stderr
+    assert None is current(url)
+
+
+def _first_change(workflow_id: str) -> StageChange:
+    stamp = RunStamp(
+        handoff="order-to-kitchen",
+        event="order.placed",
+        dedupe_key=workflow_id,
+        contract_version=1,
+        contract_hash="abc123",
+        payload={"order": {"id": workflow_id}},
+        received_at=T0,
+    )
+    return StageChange(workflow_id=workflow_id, step=1, stage=Stage.VALIDATING, at=T0, run=stamp)
+
+
+def _case_change(workflow_id: str) -> StageChange:
+    case = ExceptionCase(
+        id=f"{workflow_id}/case-1",
+        handoff="order-to-kitchen",
+        workflow_id=workflow_id,
+        violations=[Violation(rule="order.total_cents > 0", kind="min", field="order.total_cents", reason="empty")],
+        payload={},
+        owner_group="kitchen",
+        opened_at=T0,
+        sla_deadline=T0 + timedelta(hours=1),
+        allowed=[DecisionKind.REJECT],
+    )
+    return StageChange(workflow_id=workflow_id, step=2, stage=Stage.AWAITING_DECISION, at=T0, case=case, failure="x")
+
+
+def _refusal(workflow_id: str) -> RefusalRecord:
+    request = DecisionRequest(case_id="C-1", decision=DecisionKind.REJECT, operator="ops", reason="duplicate order")
+    return RefusalRecord(
+        workflow_id=workflow_id,
+        handoff="order-to-kitchen",
+        sequence=0,
+        refused=RefusedDecision(request=request, refusal="already decided", at=T0 + timedelta(hours=1)),
+    )
+
+
+def _rows(engine: Engine) -> dict[str, list[dict[str, Any]]]:
+    """Every row of every table (but alembic_version), by primary key, with times in UTC."""
+    found = MetaData()
+    found.reflect(engine)
+    tables: dict[str, list[dict[str, Any]]] = {}
+    with engine.connect() as connection:
+        for table in found.sorted_tables:
+            if table.name == "alembic_version":
+                continue
+            rows = connection.execute(select(table).order_by(*table.primary_key.columns)).mappings().all()
+            tables[table.name] = [{key: _utc(value) for key, value in row.items()} for row in rows]
+    return tables
+
+
+def _utc(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value
+
+
+ROWS_0001: dict[str, list[dict[str, Any]]] = {
+    "runs": [
+        {
+            "workflow_id": "W-1",
+            "handoff": "reservation-to-pos",
+            "event": "reservation.confirmed",
+            "dedupe_key": "R-1",
+            "contract_version": 2,
+            "contract_hash": "9f2c",
+            "stage": "delivered",
+            "last_step": 5,
+            "payload": {"reservation": {"id": "R-1", "party_size": 14, "notes": "Fenêtre ☀"}, "guest": {"vip": True}},
+            "received_at": T0,
+            "updated_at": T0 + timedelta(minutes=12),
+            "finished_at": T0 + timedelta(minutes=12),
+        },
+        {
+            "workflow_id": "W-2",
+            "handoff": "lead-to-invoice",
+            "event": "deal.won",
+            "dedupe_key": "D-2",
+            "contract_version": 1,
+            "contract_hash": "77aa",
+            "stage": "awaiting-decision",
+            "last_step": 2,
+            "payload": {"deal": {"id": "D-2", "amount_cents": 1250000, "discount_pct": 12.5}},
+            "received_at": T0 + timedelta(hours=1),
+            "updated_at": T0 + timedelta(hours=1, seconds=3),
+            "finished_at": None,
+        },
+    ],
+    "cases": [
+        {
+            "id": "W-1/case-1",
+            "workflow_id": "W-1",
+            "handoff": "reservation-to-pos",
+            "owner_group": "duty-manager",
+            "status": "decided",
+            "opened_at": T0 + timedelta(minutes=1),
+            "sla_deadline": T0 + timedelta(minutes=61),
+            "decided_at": T0 + timedelta(minutes=11),
+            "decision": "approve",
+            "allowed": ["approve", "reject", "correct"],
+            "payload": {"reservation": {"party_size": 14}},
+        },
+        {
+            "id": "W-2/case-1",
+            "workflow_id": "W-2",
+            "handoff": "lead-to-invoice",
+            "owner_group": "finance",
+            "status": "open",
+            "opened_at": T0 + timedelta(hours=1, seconds=2),
+            "sla_deadline": T0 + timedelta(hours=5),
+            "decided_at": None,
+            "decision": None,
+            "allowed": ["correct", "reject"],
+            "payload": {"deal": {"discount_pct": 12.5}},
+        },
+    ],
+    "violations": [
+        {
+            "case_id": "W-1/case-1",
+            "position": 0,
+            "rule": "reservation.party_size <= 12",
+            "kind": "max",
+            "field": "reservation.party_size",
+            "value": 14,
+            "reason": "larger than the largest table",
+        },
+        {
+            "case_id": "W-2/case-1",
+            "position": 0,
+            "rule": "deal.discount_pct <= 10",
+            "kind": "max",
+            "field": "deal.discount_pct",
+            "value": 12.5,
+            "reason": "above the discount policy",
+        },
+        {
+            "case_id": "W-2/case-1",
+            "position": 1,
+            "rule": "deal.po_number required",
+            "kind": "required",
+            "field": "deal.po_number",
+            "value": None,
+            "reason": "finance needs a PO",
+        },
+    ],
+    "decisions": [
+        {
+            "case_id": "W-1/case-1",
+            "workflow_id": "W-1",
+            "handoff": "reservation-to-pos",
+            "decision": "approve",
+            "operator": "maria",
+            "group": "duty-manager",
+            "reason": "two tables joined",
+            "patch": {},
+            "decided_at": T0 + timedelta(minutes=11),
+            "by_timeout": False,
+        }
+    ],
+    "escalations": [
+        {
+            "case_id": "W-1/case-1",
+            "workflow_id": "W-1",
+            "from_group": "front-desk",
+            "to_group": "duty-manager",
+            "at": T0 + timedelta(minutes=31),
+        }
+    ],
+    "deliveries": [
+        {
+            "workflow_id": "W-1",
+            "system": "pos",
+            "handoff": "reservation-to-pos",
+            "record_key": "W-1",
+            "fields": {"covers": 14, "table": "T7+T8"},
+            "delivered_at": T0 + timedelta(minutes=12),
+        }
+    ],
+    "operators": [
+        {
+            "name": "maria",
+            "groups": ["front-desk", "duty-manager"],
+            "token_hash": "sha256$5e884898da28",
+            "created_at": T0 - timedelta(days=30),
+        }
+    ],
+}
