@@ -37,7 +37,8 @@ async def decide(client: Client, workflow_id: str, request: DecisionRequest) -> 
     """Send the decision to the run as an Update; returns once the workflow applied it and the ledger holds it."""
     handle = client.get_workflow_handle(workflow_id)
     try:
-        return await handle.execute_update("decide", request, result_type=DecisionResult)
+        result: DecisionResult = await handle.execute_update("decide", request, result_type=DecisionResult)
+        return result
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             # The run has ended (its cases were decided) or never existed.
@@ -51,6 +52,6 @@ async def decide(client: Client, workflow_id: str, request: DecisionRequest) -> 
         raise
     except WorkflowUpdateFailedError as failed:
         cause = failed.cause
-        if isinstance(cause, ApplicationError) and cause.type in RefusalKind._value2member_map_:
+        if isinstance(cause, ApplicationError) and cause.type and cause.type in RefusalKind._value2member_map_:
             raise DecisionRefused(Refusal(kind=RefusalKind(cause.type), message=cause.message)) from None
         raise

@@ -117,11 +117,9 @@ def _deal(rng: random.Random, n: int) -> DemoEvent:
 
 def _order(rng: random.Random, n: int, start: datetime) -> DemoEvent:
     placed = start + timedelta(minutes=5 * n)
-    lines = [
-        {"sku": sku, "name": name, "quantity": rng.randint(1, 2), "unit_price_cents": price}
-        for sku, name, price in rng.sample(DISHES, 2)
-    ]
-    total = sum(line["quantity"] * line["unit_price_cents"] for line in lines)
+    chosen = [(sku, name, price, rng.randint(1, 2)) for sku, name, price in rng.sample(DISHES, 2)]
+    lines = [{"sku": sku, "name": name, "quantity": qty, "unit_price_cents": price} for sku, name, price, qty in chosen]
+    total = sum(price * qty for _, _, price, qty in chosen)
     payload: dict[str, Any] = {
         "order": {
             "id": f"O-{3000 + n}",
@@ -129,7 +127,7 @@ def _order(rng: random.Random, n: int, start: datetime) -> DemoEvent:
             "fulfilment": "pickup",
             "ready_by": (placed + timedelta(minutes=30)).isoformat(),
             "items": lines,
-            "item_count": sum(line["quantity"] for line in lines),
+            "item_count": sum(qty for *_, qty in chosen),
             "total_cents": total,
             "payment_intent_id": f"pi_{n:04d}",
             "paid_cents": total,

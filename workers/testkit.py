@@ -53,10 +53,14 @@ class HandoffKit:
         )
 
     async def status(self, workflow_id: str) -> HandoffStatus:
-        return await self.client.get_workflow_handle(workflow_id).query("status", result_type=HandoffStatus)
+        status: HandoffStatus = await self.client.get_workflow_handle(workflow_id).query(
+            "status", result_type=HandoffStatus
+        )
+        return status
 
     async def result(self, workflow_id: str) -> HandoffResult:
-        return await self.client.get_workflow_handle(workflow_id, result_type=HandoffResult).result()
+        result: HandoffResult = await self.client.get_workflow_handle(workflow_id, result_type=HandoffResult).result()
+        return result
 
     async def wait_for(
         self, workflow_id: str, predicate: Callable[[HandoffStatus], bool], *, what: str, timeout: float = 15

@@ -27,6 +27,7 @@ from workers.interceptors import LoggingContextInterceptor
 from workers.settings import Settings
 from workflows.catalog import CATALOG
 from workflows.handoff import HandoffWorkflow
+from workflows.readiness import check_catalog
 
 log = structlog.get_logger(__name__)
 
@@ -42,7 +43,6 @@ class CatalogNotReady(Exception):
 
 def gate(catalog: Catalog, systems: DemoSystems) -> None:
     """Raise `CatalogNotReady` unless every contract is ready, with the checks and systems this worker has."""
-    from workflows.readiness import check_catalog  # TEMP until the gate lands
     readiness = check_catalog(catalog, known_checks=systems.known_checks, known_systems=systems.known_systems)
     if not readiness.ready:
         raise CatalogNotReady(readiness)

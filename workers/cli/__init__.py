@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from workers.cli import check, runtime  # noqa: F401  (each module registers its sub-commands)
+from workers.cli import api, cases, check, demo, migrate, operators, runtime  # noqa: F401  (each registers its commands)
 from workers.cli.app import app
 
 
