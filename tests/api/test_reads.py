@@ -153,6 +153,7 @@ async def test_a_run_temporal_no_longer_has_is_read_from_the_ledger(
         session.commit()
 
     old = await api.get("/runs/reservation-to-pos/R-OLD")
+    encoded = await api.get("/runs/reservation-to-pos%2FR-OLD")  # as Swagger UI sends a slashed id
     unknown = await api.get("/runs/reservation-to-pos/R-NEVER")
 
     detail = RunDetail.model_validate(old.json())
@@ -162,6 +163,7 @@ async def test_a_run_temporal_no_longer_has_is_read_from_the_ledger(
         detail.status.stage,
         detail.status.payload,
     )
+    assert old.json() == encoded.json()
     assert (404, "unknown-run") == (unknown.status_code, unknown.json()["kind"])
 
 
