@@ -80,7 +80,7 @@ def build_worker(
 
 
 def open_ledger(settings: Settings) -> Engine:
-    """The ledger's engine, with its tables created where missing."""
+    """The ledger's engine, its schema migrated to the newest revision."""
     engine = make_engine(settings.ledger_url)
     create_schema(engine)
     return engine

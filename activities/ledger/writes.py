@@ -78,7 +78,7 @@ def _record_stage_change(engine: Engine, change: StageChange) -> bool:
         if change.case is not None:
             _upsert_case(session, change.case)
         if change.decision is not None:
-            _insert_decision(session, change.workflow_id, change.case, change.decision)
+            _insert_decision(session, run.handoff, change.workflow_id, change.decision)
     log.info("ledger.stage_change", workflow_id=change.workflow_id, stage=change.stage.value, step=change.step)
     return True
 
@@ -119,14 +119,14 @@ def _upsert_case(session: Session, case: ExceptionCase) -> None:
         row.decided_at = case.decision.decided_at
 
 
-def _insert_decision(session: Session, workflow_id: str, case: ExceptionCase | None, decision: DecisionRecord) -> None:
+def _insert_decision(session: Session, handoff: str, workflow_id: str, decision: DecisionRecord) -> None:
     if session.get(DecisionRow, decision.case_id) is not None:
         return
     session.add(
         DecisionRow(
             case_id=decision.case_id,
             workflow_id=workflow_id,
-            handoff=case.handoff if case else "",
+            handoff=handoff,
             decision=decision.decision.value,
             operator=decision.operator,
             group=decision.group,
@@ -140,6 +140,15 @@ def _insert_decision(session: Session, workflow_id: str, case: ExceptionCase | N
 
 def record_escalation(engine: Engine, record: EscalationRecord) -> bool:
     """Record that a case passed to the next group; False when it was recorded before."""
+    try:
+        return _record_escalation(engine, record)
+    except IntegrityError:
+        # Another attempt inserted the same escalation between our check and our insert: it is recorded.
+        log.info("ledger.escalation_raced", workflow_id=record.workflow_id, case_id=record.case_id)
+        return _record_escalation(engine, record)
+
+
+def _record_escalation(engine: Engine, record: EscalationRecord) -> bool:
     with session_scope(engine) as session:
         existing = session.exec(
             select(EscalationRow).where(
@@ -168,6 +177,14 @@ def record_escalation(engine: Engine, record: EscalationRecord) -> bool:
 
 def record_refusal(engine: Engine, record: RefusalRecord) -> bool:
     """Record a refused decision signal; False when it was recorded before."""
+    try:
+        return _record_refusal(engine, record)
+    except IntegrityError:
+        log.info("ledger.refusal_raced", workflow_id=record.workflow_id, sequence=record.sequence)
+        return _record_refusal(engine, record)
+
+
+def _record_refusal(engine: Engine, record: RefusalRecord) -> bool:
     with session_scope(engine) as session:
         existing = session.exec(
             select(RefusedDecisionRow).where(

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel
 
 from activities.ledger.tables import CaseRow, DecisionRow, EscalationRow, RefusedDecisionRow, RunRow, ViolationRow
@@ -363,24 +362,14 @@ def test_concurrent_deliveries_agree_on_the_first(ledger: Engine) -> None:
     assert 1 == len({d.model_dump_json() for d in stored})
 
 
-def known_race_on_postgres(ledger: Engine, request: pytest.FixtureRequest) -> None:
-    """writes.py checks then inserts without catching the IntegrityError of a lost race (record_stage_change and
-    record_delivery do catch it); SQLite is serialised by session_scope. Remove once writes.py handles it."""
-    if ledger.dialect.name == "postgresql":
-        reason = "writes.py: a raced escalation/refusal raises IntegrityError instead of returning False"
-        request.applymarker(pytest.mark.xfail(raises=IntegrityError, strict=False, reason=reason))
-
-
-def test_concurrent_refusals_end_with_one_row(ledger: Engine, request: pytest.FixtureRequest) -> None:
+def test_concurrent_refusals_end_with_one_row(ledger: Engine) -> None:
     """The same refusal from racing threads is recorded once; the others answer False."""
-    known_race_on_postgres(ledger, request)
     answers = race(8, lambda: record_refusal(ledger, refusal(0)))
     assert (1, 1) == (answers.count(True), counts(ledger)["refused_decisions"])
 
 
-def test_concurrent_escalations_end_with_one_row(ledger: Engine, request: pytest.FixtureRequest) -> None:
+def test_concurrent_escalations_end_with_one_row(ledger: Engine) -> None:
     """The same escalation from racing threads is recorded once; the others answer False."""
-    known_race_on_postgres(ledger, request)
     opened(ledger)
     answers = race(8, lambda: record_escalation(ledger, escalation()))
     assert (1, 1) == (answers.count(True), counts(ledger)["escalations"])
