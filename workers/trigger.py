@@ -25,9 +25,9 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from schemas.contract import Catalog, HandoffContract
+from schemas.paths import value_at
 from schemas.runs import FieldError, HandoffInput, Stage, TriggerAccepted
 from workflows import search_attributes as sa
-from workflows.validation import value_at
 
 log = structlog.get_logger(__name__)
 

@@ -22,7 +22,7 @@ from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from pydantic import BaseModel, ValidationError
+    from pydantic import ValidationError
 
     from schemas.activities import (
         DELIVER,
@@ -54,11 +54,13 @@ with workflow.unsafe.imports_passed_through():
         Violation,
     )
     from schemas.contract import DecisionKind, ExceptionPolicy, HandoffContract
+    from schemas.paths import patched, value_at
     from schemas.rules import Lookup
     from schemas.runs import Delivery, HandoffInput, HandoffResult, HandoffStatus, Stage
     from workflows import search_attributes as sa
     from workflows.catalog import CATALOG
-    from workflows.validation import evaluate, patched, value_at
+    from workflows.readiness.payload import shape_of
+    from workflows.validation import evaluate
 
 LEDGER_TIMEOUT = timedelta(seconds=30)
 LEDGER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=["LedgerError"])
@@ -410,8 +412,9 @@ class HandoffWorkflow:
             return "A correction needs at least one field to set, e.g. reservation.party_size=4."
         assert self._contract is not None and self._contract.trigger is not None
         model = self._contract.trigger.payload
+        shape = shape_of(model)
         for path in request.patch:
-            if not _has_field(model, path):
+            if not shape.has(path):
                 return f"Cannot correct {path!r}: the {self._handoff} payload has no such field."
         try:
             model.model_validate(patched(self._payload, request.patch))
@@ -439,23 +442,3 @@ class HandoffWorkflow:
         case.status = CaseStatus.DECIDED
         workflow.logger.info("Case %s decided: %s by %s", case.id, request.decision.value, request.operator)
         return case
-
-
-def _has_field(model: type[BaseModel], path: str) -> bool:
-    """Whether `entity.field` names a field of the payload model (walking nested models)."""
-    current: type[BaseModel] | None = model
-    for part in path.split("."):
-        if current is None or part not in current.model_fields:
-            return False
-        annotation = current.model_fields[part].annotation
-        current = _model_in(annotation)
-    return True
-
-
-def _model_in(annotation: object) -> type[BaseModel] | None:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        if isinstance(arg, type) and issubclass(arg, BaseModel):
-            return arg
-    return None

@@ -4,7 +4,8 @@ Deterministic and free of I/O, so the workflow runs it inline (no activity, noth
 gate's tests can use it as the ground truth for "does any value satisfy these rules?". `Lookup` rules need another
 system and are evaluated by validation activities instead; `evaluate` skips them.
 
-Payloads are read as plain dicts (`model.model_dump()`, so dates stay dates) through `entity.field` paths.
+Payloads are read as plain dicts (`model.model_dump()`, so dates stay dates) through `entity.field` paths
+(`schemas.paths`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from schemas.cases import Violation
+from schemas.paths import value_at
 from schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, Rule, When
 
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -25,20 +27,6 @@ _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-
-_MISSING = object()
-
-
-def value_at(payload: Mapping[str, Any], path: str) -> Any:
-    """The value at an `entity.field` path, or None when any step of the path is missing."""
-    current: Any = payload
-    for part in path.split("."):
-        if not isinstance(current, Mapping):
-            return None
-        current = current.get(part, _MISSING)
-        if current is _MISSING:
-            return None
-    return current
 
 
 def is_present(value: Any) -> bool:
@@ -139,27 +127,3 @@ def evaluate(rules: Iterable[Rule], payload: Mapping[str, Any]) -> list[Violatio
         if violation is not None:
             violations.append(violation)
     return violations
-
-
-def patched(payload: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of the payload with each `entity.field` path in `patch` set to its new value (for 'correct')."""
-    result: dict[str, Any] = _deep_copy(payload)
-    for path, value in patch.items():
-        *parents, leaf = path.split(".")
-        node = result
-        for part in parents:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = {}
-                node[part] = child
-            node = child
-        node[leaf] = value
-    return result
-
-
-def _deep_copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {key: _deep_copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_deep_copy(item) for item in value]
-    return value

@@ -8,11 +8,9 @@ stores UTC, so they are read as UTC.
 
 from __future__ import annotations
 
-import copy
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
@@ -37,6 +35,7 @@ from schemas.cases import (
     Violation,
 )
 from schemas.contract import DecisionKind
+from schemas.paths import patched
 from schemas.runs import Delivery, HandoffStatus, Stage
 
 
@@ -177,7 +176,7 @@ def status_from_ledger(ledger: Engine, workflow_id: str) -> HandoffStatus | None
     payload = run.payload
     for decision in sorted(decisions.values(), key=lambda d: d.decided_at):
         if decision.decision is DecisionKind.CORRECT:
-            payload = _patched(payload, decision.patch)
+            payload = patched(payload, decision.patch)
     return HandoffStatus(
         handoff=run.handoff,
         workflow_id=run.workflow_id,
@@ -293,19 +292,3 @@ def _case_counts(session: Session, workflow_ids: Iterable[str]) -> dict[str, int
         .group_by(col(CaseRow.workflow_id))
     ).all()
     return {workflow_id: count for workflow_id, count in rows}
-
-
-def _patched(payload: Mapping[str, Any], patch: Mapping[str, Any]) -> dict[str, Any]:
-    """The payload with each `entity.field` path of a correction set, as the workflow applies a correction."""
-    result: dict[str, Any] = copy.deepcopy(dict(payload))
-    for path, value in patch.items():
-        *parents, leaf = path.split(".")
-        node = result
-        for part in parents:
-            child = node.get(part)
-            if not isinstance(child, dict):
-                child = {}
-                node[part] = child
-            node = child
-        node[leaf] = value
-    return result

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from schemas.cases import Violation
+from schemas.paths import value_at
 from schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, Rule, When
-from workflows.validation import condition_holds, evaluate, holds, is_present, value_at, violation_of
+from workflows.validation import condition_holds, evaluate, holds, is_present, violation_of
 
 
 def payload(**deal: Any) -> dict[str, Any]:

@@ -1,0 +1,61 @@
+"""The contract's content hash: the same everywhere for the same contract, different for any change."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from pydantic import BaseModel, Field
+
+from schemas.contract import ExceptionPolicy, HandoffContract, Trigger
+from schemas.rules import Max
+from workflows.catalog import CATALOG, reservation_to_pos
+
+HASHES = "from workflows.catalog import CATALOG; print(*[c.content_hash() for c in CATALOG.contracts])"
+
+
+def test_the_content_hash_is_the_same_in_every_process() -> None:
+    """Workers on other machines stamp the same hash: set order and hash seeds do not leak into it."""
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", HASHES],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3")
+    }
+
+    assert {" ".join(c.content_hash() for c in CATALOG.contracts) + "\n"} == seen
+
+
+def test_any_change_to_rules_policy_or_payload_changes_the_hash() -> None:
+    """A rule's bound, the allowed decisions, or a payload field's constraint each give another hash."""
+    contract = reservation_to_pos.CONTRACT
+    tighter = contract.model_copy(
+        update={"rules": (*contract.rules[:2], Max(field="reservation.party_size", value=10, reason="r"))}
+    )
+    assert contract.exceptions is not None
+    stricter = contract.model_copy(
+        update={"exceptions": ExceptionPolicy(**{**contract.exceptions.__dict__, "allowed": frozenset()})}
+    )
+
+    class Wider(BaseModel):
+        reservation: reservation_to_pos.Reservation
+        guest: reservation_to_pos.Guest
+        source: str = Field(default="web", min_length=1)
+
+    assert contract.trigger is not None
+    reshaped = contract.model_copy(
+        update={"trigger": Trigger(event=contract.trigger.event, payload=Wider, dedupe_key="reservation.id")}
+    )
+
+    hashes = {c.content_hash() for c in (contract, tighter, stricter, reshaped)}
+    assert 4 == len(hashes)
+
+
+def test_an_incomplete_contract_still_has_a_hash() -> None:
+    """A contract the gate will refuse is still a value: it can be hashed, printed and compared."""
+    assert 16 == len(HandoffContract(name="guesswork").content_hash())
