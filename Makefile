@@ -23,6 +23,7 @@ test: lint
 
 demo: $(STAMP)
 	$(BIN)/handoff check
+	$(BIN)/handoff demo
 
 bench: $(STAMP)
 	$(BIN)/python bench/readiness.py
