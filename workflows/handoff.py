@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy
@@ -49,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
         Escalation,
         ExceptionCase,
         Refusal,
-        RefusalKind,
         RefusedDecision,
         Violation,
     )
@@ -59,7 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.runs import Delivery, HandoffInput, HandoffResult, HandoffStatus, Stage
     from workflows import search_attributes as sa
     from workflows.catalog import CATALOG
-    from workflows.readiness.payload import shape_of
+    from workflows.refusals import describe_errors, refusal_for
     from workflows.validation import evaluate
 
 LEDGER_TIMEOUT = timedelta(seconds=30)
@@ -107,6 +107,9 @@ class HandoffWorkflow:
         if contract is None:
             raise ApplicationError(f"No handoff named {self._handoff!r} in this worker's catalog.", non_retryable=True)
         await self._enter(Stage.VALIDATING, run=self._stamp(contract))
+        misfit = _misfit(contract, self._payload)
+        if misfit is not None:  # only a start that bypassed the edge's check gets here
+            await self._fail(misfit)
         while violations := await self._validate(contract):
             case, decision = await self._hold_for_decision(contract, violations)
             next_stage = NEXT_STAGE[decision.decision]
@@ -122,9 +125,7 @@ class HandoffWorkflow:
         try:
             await self._deliver(contract)
         except ActivityError as error:
-            self._failure = f"Delivery failed: {error.cause or error}"
-            await self._finish(Stage.FAILED)
-            raise ApplicationError(self._failure, non_retryable=True) from error
+            await self._fail(f"Delivery failed: {error.cause or error}")
         return await self._finish(Stage.DELIVERED)
 
     # -- messages ---------------------------------------------------------------------------------------------------
@@ -323,6 +324,12 @@ class HandoffWorkflow:
         await workflow.wait_condition(workflow.all_handlers_finished)
         return HandoffResult(stage=stage, deliveries=self._deliveries, cases=self._cases)
 
+    async def _fail(self, failure: str) -> NoReturn:
+        """End the run as failed: recorded in the ledger, then a non-retryable error so Temporal shows it failed."""
+        self._failure = failure
+        await self._finish(Stage.FAILED)
+        raise ApplicationError(failure, non_retryable=True)
+
     # -- bookkeeping --------------------------------------------------------------------------------------------------
 
     async def _enter(
@@ -370,60 +377,8 @@ class HandoffWorkflow:
         return next((case for case in self._cases if case.id == case_id), None)
 
     def _refusal(self, request: DecisionRequest) -> Refusal | None:
-        """Why this decision cannot be taken now, in words for the operator; None when it can."""
-        case = self._case(request.case_id)
-        if case is None:
-            known = ", ".join(c.id for c in self._cases) or "none"
-            return Refusal(
-                kind=RefusalKind.UNKNOWN_CASE,
-                message=f"Unknown case {request.case_id!r}: run {workflow.info().workflow_id} has no such case "
-                f"(its cases: {known}).",
-            )
-        if case.decision is not None:
-            by = f"{case.decision.decision.value} by {case.decision.operator}"
-            return Refusal(
-                kind=RefusalKind.ALREADY_DECIDED,
-                message=f"Case {case.id} was already decided ({by}); a case is decided once.",
-            )
-        if request.decision not in case.allowed:
-            allowed = ", ".join(d.value for d in case.allowed)
-            return Refusal(
-                kind=RefusalKind.NOT_ALLOWED,
-                message=f"The {self._handoff} contract does not allow '{request.decision.value}' (allowed: {allowed}).",
-            )
-        if case.owner_group not in request.operator_groups:
-            groups = ", ".join(request.operator_groups) or "no group"
-            return Refusal(
-                kind=RefusalKind.NOT_OWNER,
-                message=f"Operator {request.operator!r} ({groups}) may not decide case {case.id}: "
-                f"it is owned by {case.owner_group!r} now.",
-            )
-        problem = self._correction_problem(request)
-        if problem is not None:
-            return Refusal(kind=RefusalKind.INVALID_CORRECTION, message=problem)
-        return None
-
-    def _correction_problem(self, request: DecisionRequest) -> str | None:
-        if request.decision is not DecisionKind.CORRECT:
-            if request.patch:
-                return f"Only 'correct' changes fields; '{request.decision.value}' takes no field values."
-            return None
-        if not request.patch:
-            return "A correction needs at least one field to set, e.g. reservation.party_size=4."
-        assert self._contract is not None and self._contract.trigger is not None
-        model = self._contract.trigger.payload
-        shape = shape_of(model)
-        for path in request.patch:
-            if not shape.has(path):
-                return f"Cannot correct {path!r}: the {self._handoff} payload has no such field."
-        try:
-            model.model_validate(patched(self._payload, request.patch))
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False)
-            )
-            return f"The correction does not fit the payload: {problems}."
-        return None
+        assert self._contract is not None
+        return refusal_for(request, self._cases, self._contract, self._payload, workflow.info().workflow_id)
 
     def _apply(self, request: DecisionRequest) -> ExceptionCase:
         case = self._case(request.case_id)
@@ -442,3 +397,13 @@ class HandoffWorkflow:
         case.status = CaseStatus.DECIDED
         workflow.logger.info("Case %s decided: %s by %s", case.id, request.decision.value, request.operator)
         return case
+
+
+def _misfit(contract: HandoffContract, payload: dict[str, Any]) -> str | None:
+    """Why the payload does not fit the trigger's model, or None when it does."""
+    assert contract.trigger is not None
+    try:
+        contract.trigger.payload.model_validate(payload)
+    except ValidationError as error:
+        return f"The payload does not fit {contract.trigger.payload.__name__}: {describe_errors(error)}."
+    return None

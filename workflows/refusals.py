@@ -1,0 +1,84 @@
+"""Who may decide what, and when: the rules a decision must pass before a run takes it.
+
+Pure functions over the run's cases and the contract, so the workflow's update validator, its signal handler and
+the tests share one judge. A refusal says why in words the operator can act on, and its kind lets the API answer
+with the right status code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from schemas.cases import DecisionRequest, ExceptionCase, Refusal, RefusalKind
+from schemas.contract import DecisionKind, HandoffContract
+from schemas.paths import patched
+from workflows.readiness.payload import shape_of
+
+
+def refusal_for(
+    request: DecisionRequest,
+    cases: Sequence[ExceptionCase],
+    contract: HandoffContract,
+    payload: dict[str, Any],
+    workflow_id: str,
+) -> Refusal | None:
+    """Why `request` cannot be taken on this run now, or None when it can."""
+    case = next((c for c in cases if c.id == request.case_id), None)
+    if case is None:
+        known = ", ".join(c.id for c in cases) or "none"
+        return Refusal(
+            kind=RefusalKind.UNKNOWN_CASE,
+            message=f"Unknown case {request.case_id!r}: run {workflow_id} has no such case (its cases: {known}).",
+        )
+    if case.decision is not None:
+        by = f"{case.decision.decision.value} by {case.decision.operator}"
+        return Refusal(
+            kind=RefusalKind.ALREADY_DECIDED,
+            message=f"Case {case.id} was already decided ({by}); a case is decided once.",
+        )
+    if request.decision not in case.allowed:
+        allowed = ", ".join(d.value for d in case.allowed)
+        return Refusal(
+            kind=RefusalKind.NOT_ALLOWED,
+            message=f"The {contract.name} contract does not allow '{request.decision.value}' (allowed: {allowed}).",
+        )
+    if case.owner_group not in request.operator_groups:
+        groups = ", ".join(request.operator_groups) or "no group"
+        return Refusal(
+            kind=RefusalKind.NOT_OWNER,
+            message=f"Operator {request.operator!r} ({groups}) may not decide case {case.id}: "
+            f"it is owned by {case.owner_group!r} now.",
+        )
+    problem = correction_problem(request, contract, payload)
+    if problem is not None:
+        return Refusal(kind=RefusalKind.INVALID_CORRECTION, message=problem)
+    return None
+
+
+def correction_problem(request: DecisionRequest, contract: HandoffContract, payload: dict[str, Any]) -> str | None:
+    """What is wrong with the request's field changes: only 'correct' has them, and they must fit the payload."""
+    if request.decision is not DecisionKind.CORRECT:
+        if request.patch:
+            return f"Only 'correct' changes fields; '{request.decision.value}' takes no field values."
+        return None
+    if not request.patch:
+        return "A correction needs at least one field to set, e.g. reservation.party_size=4."
+    assert contract.trigger is not None
+    model = contract.trigger.payload
+    shape = shape_of(model)
+    for path in request.patch:
+        if not shape.has(path):
+            return f"Cannot correct {path!r}: the {contract.name} payload has no such field."
+    try:
+        model.model_validate(patched(payload, request.patch))
+    except ValidationError as error:
+        return f"The correction does not fit the payload: {describe_errors(error)}."
+    return None
+
+
+def describe_errors(error: ValidationError) -> str:
+    """pydantic's errors as `entity.field: message`, joined."""
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors(include_url=False))
