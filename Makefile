@@ -26,7 +26,7 @@ demo: $(STAMP)
 	$(BIN)/handoff demo
 
 bench: $(STAMP)
-	$(BIN)/python bench/readiness.py
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf $(VENV) .handoff .pytest_cache .mypy_cache .ruff_cache

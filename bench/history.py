@@ -1,0 +1,117 @@
+"""Events per run, Handoff against bare, on the happy path and on the one-case path, broken down by event type.
+
+    .venv/bin/python bench/history.py
+
+Goal: no more events than the bare workflow needs for the same work (bare already pays one ledger activity per stage
+change, as Handoff does). Search-attribute upserts are counted like every other event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from figures import Goal, print_goals, print_table, verdict, write_results
+from harness import FLAVOURS, Running, arguments, bench_server, main, reservation, running
+
+LEDGER_ACTIVITIES = {"record_stage_change", "record_stage"}
+PATHS = ("happy", "case")
+
+
+async def one_run(run: Running, *, case: bool) -> str:
+    """Run one handoff to the end (approving its case, if it opens one); its workflow id."""
+    workflow_id = await run.start(reservation(case=case))
+    if case:
+        case_id = await _open_case(run, workflow_id)
+        await run.decide(workflow_id, case_id)
+    await run.result(workflow_id)
+    return workflow_id
+
+
+async def _open_case(run: Running, workflow_id: str, timeout: float = 30) -> str:
+    for _ in range(int(timeout / 0.02)):
+        for case_id, owner in run.open_cases():
+            if owner == workflow_id:
+                return case_id
+        await asyncio.sleep(0.02)
+    raise TimeoutError(f"{workflow_id} opened no case within {timeout}s")
+
+
+async def breakdown(client: Client, workflow_id: str) -> dict[str, Any]:
+    """Event counts by type, activities by type, and the history's size in bytes."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    events = Counter(_short(EventType.Name(e.event_type)) for e in history.events)
+    activities = Counter(
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    )
+    return {
+        "workflow_id": workflow_id,
+        "events": len(history.events),
+        "bytes": sum(e.ByteSize() for e in history.events),
+        "by_type": dict(sorted(events.items())),
+        "activities": dict(sorted(activities.items())),
+        "ledger_activities": sum(n for name, n in activities.items() if name in LEDGER_ACTIVITIES),
+    }
+
+
+def _short(name: str) -> str:
+    """EVENT_TYPE_ACTIVITY_TASK_SCHEDULED -> ActivityTaskScheduled."""
+    return "".join(part.title() for part in name.removeprefix("EVENT_TYPE_").split("_"))
+
+
+async def run(args: Any) -> bool:
+    figures: dict[str, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-history-") as directory:
+        async with bench_server() as env:
+            for flavour in FLAVOURS:
+                async with running(flavour, env.client, Path(directory) / flavour.name) as kit:
+                    for path in PATHS:
+                        workflow_id = await one_run(kit, case=path == "case")
+                        figures[f"{flavour.name}/{path}"] = await breakdown(env.client, workflow_id)
+
+    columns = [f"{flavour.name}/{path}" for path in PATHS for flavour in FLAVOURS]
+    types = sorted({t for key in columns for t in figures[key]["by_type"]})
+    rows: list[list[Any]] = [[t, *(figures[key]["by_type"].get(t, 0) for key in columns)] for t in types]
+    rows.append(["= events", *(figures[key]["events"] for key in columns)])
+    rows.append(["activities", *(sum(figures[key]["activities"].values()) for key in columns)])
+    rows.append(["  of which ledger", *(figures[key]["ledger_activities"] for key in columns)])
+    rows.append(["history bytes", *(figures[key]["bytes"] for key in columns)])
+    print_table(["event type", *columns], rows, title="Events per run, by type")
+
+    goals = []
+    for path in PATHS:
+        handoff, bare = figures[f"handoff/{path}"], figures[f"bare/{path}"]
+        extra = Counter(handoff["by_type"]) - Counter(bare["by_type"])
+        print(
+            f"{path}: Handoff has {handoff['events'] - bare['events']:+d} events against bare: {dict(extra) or 'none'}"
+        )
+        goals.append(
+            Goal(
+                figure=f"events per run, {path} path",
+                measured=f"{handoff['events']} vs bare {bare['events']}",
+                goal=f"<= {bare['events']} (bare, with 1 ledger activity per stage change)",
+                met=handoff["events"] <= bare["events"],
+            )
+        )
+    print_goals(goals)
+    write_results("history", {"parameters": {}, "runs": figures}, goals)
+    happy, case = figures["handoff/happy"], figures["handoff/case"]
+    print(
+        f"history: Handoff {happy['events']} events happy / {case['events']} case, "
+        f"bare {figures['bare/happy']['events']} / {figures['bare/case']['events']} "
+        f"(goal <= bare: {verdict(goals)})"
+    )
+    return True
+
+
+if __name__ == "__main__":
+    options = arguments(__doc__ or "", default_n=1)
+    main(lambda: run(options))

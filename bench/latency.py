@@ -1,0 +1,156 @@
+"""Decision latency: from sending a decision to the workflow's next activity being scheduled, Handoff against bare.
+
+    .venv/bin/python bench/latency.py [--n 500]
+
+`--n` runs per flavour are parked on an open case; then the cases are decided one at a time, alternating Handoff
+and bare, each decision on an otherwise idle system (the next one is sent once the previous run has finished).
+
+    latency = event_time(first ActivityTaskScheduled after WorkflowExecutionUpdateAccepted) - t_send
+
+where t_send is the client's wall clock just before `execute_update("decide", ...)` and the event time is the
+server's clock when it recorded the worker's answer (same machine, same clock). The next activity is the ledger write
+of the decision in both flavours. Also reported: update accepted (the same workflow task, so nearly the same) and the
+update's round trip (until it returns: the ledger holds the decision). Goal: Handoff within 2 ms of bare at p50.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from figures import Clock, Goal, percentile, print_goals, print_table, verdict, write_results
+from harness import FLAVOURS, Running, arguments, bench_server, bounded, ledger_count, main, reservation, running
+
+GOAL_MS = 2.0
+ACCEPTED = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED
+SCHEDULED = EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+TASK_STARTED = EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+TASK_COMPLETED = EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+MEASURES = {
+    "scheduled_ms": "send -> next activity scheduled",
+    "accepted_ms": "send -> update accepted",
+    "round_trip_ms": "update round trip (ledger holds it)",
+    "to_worker_ms": "  send -> workflow task started",
+    "worker_ms": "  workflow task started -> completed",
+    "after_ms": "  task completed -> activity scheduled",
+}
+
+
+async def park(run: Running, n: int) -> list[tuple[str, str]]:
+    """Start `n` runs that open a case; (workflow id, case id) of each once all cases are open."""
+    await bounded((run.start(reservation(case=True)) for _ in range(n)), limit=50)
+    while len(cases := run.open_cases()) < n:
+        await asyncio.sleep(0.2)
+    return [(workflow_id, case_id) for case_id, workflow_id in cases]
+
+
+async def decide_timed(run: Running, workflow_id: str, case_id: str) -> dict[str, Any]:
+    """Send one decision; the send time, the round trip, after the run has finished."""
+    sent = time.time_ns()
+    await run.decide(workflow_id, case_id)
+    returned = time.time_ns()
+    await run.result(workflow_id)
+    return {"workflow_id": workflow_id, "sent_ns": sent, "round_trip_ms": (returned - sent) / 1e6}
+
+
+async def from_history(client: Client, sample: dict[str, Any]) -> dict[str, Any]:
+    """Add the history's times: accepted and scheduled, and the split of the latter into the time until the
+    workflow task that took the update started, that task's time on the worker, and the server's time after it."""
+    history = await client.get_workflow_handle(sample["workflow_id"]).fetch_history()
+    events = list(history.events)
+    accepted = next(i for i, e in enumerate(events) if e.event_type == ACCEPTED)
+    scheduled = next(e for e in events[accepted:] if e.event_type == SCHEDULED)
+    completed = next(e for e in reversed(events[:accepted]) if e.event_type == TASK_COMPLETED)
+    started = next(e for e in reversed(events[:accepted]) if e.event_type == TASK_STARTED)
+    sent = sample["sent_ns"]
+
+    def ms(later: int, earlier: int) -> float:
+        return (later - earlier) / 1e6
+
+    return sample | {
+        "accepted_ms": ms(events[accepted].event_time.ToNanoseconds(), sent),
+        "scheduled_ms": ms(scheduled.event_time.ToNanoseconds(), sent),
+        "to_worker_ms": ms(started.event_time.ToNanoseconds(), sent),
+        "worker_ms": ms(completed.event_time.ToNanoseconds(), started.event_time.ToNanoseconds()),
+        "after_ms": ms(scheduled.event_time.ToNanoseconds(), completed.event_time.ToNanoseconds()),
+        "next_activity": scheduled.activity_task_scheduled_event_attributes.activity_type.name,
+    }
+
+
+async def run(args: Any) -> bool:
+    samples: dict[str, list[dict[str, Any]]] = {flavour.name: [] for flavour in FLAVOURS}
+    with tempfile.TemporaryDirectory(prefix="bench-latency-") as directory:
+        async with bench_server() as env, AsyncExitStack() as stack:
+            runs = [
+                await stack.enter_async_context(running(flavour, env.client, Path(directory) / flavour.name))
+                for flavour in FLAVOURS
+            ]
+            clock = Clock()
+            parked = dict(
+                zip(
+                    (r.flavour.name for r in runs),
+                    await asyncio.gather(*(park(r, args.n) for r in runs)),
+                    strict=True,
+                )
+            )
+            print(f"  parked {args.n:,} runs per flavour in {clock.seconds:.1f}s", flush=True)
+            for index in range(args.n):
+                for r in runs if index % 2 == 0 else reversed(runs):
+                    workflow_id, case_id = parked[r.flavour.name][index]
+                    samples[r.flavour.name].append(await decide_timed(r, workflow_id, case_id))
+            for r in runs:
+                delivered = ledger_count(r.ledger, "runs WHERE stage = 'delivered'")
+                if delivered != args.n:
+                    raise RuntimeError(f"{r.flavour.name}: {delivered} of {args.n} runs delivered")
+            for name in samples:
+                samples[name] = await bounded((from_history(env.client, s) for s in samples[name]), limit=20)
+
+    figures = {
+        name: {measure: {q: percentile([s[measure] for s in mine], q) for q in (50, 90, 99)} for measure in MEASURES}
+        | {"next_activity": sorted({s["next_activity"] for s in mine})}
+        for name, mine in samples.items()
+    }
+    print_table(
+        ["measure", "flavour", "p50 ms", "p90 ms", "p99 ms"],
+        [
+            [label, name, *(figures[name][measure][q] for q in (50, 90, 99))]
+            for measure, label in MEASURES.items()
+            for name in samples
+        ],
+        title=f"Decision latency over {args.n:,} decisions per flavour (the indented rows split the first)",
+    )
+    handoff, bare = figures["handoff"]["scheduled_ms"], figures["bare"]["scheduled_ms"]
+    gap = handoff[50] - bare[50]
+    goals = [
+        Goal(
+            figure="decision -> next activity scheduled, p50",
+            measured=f"{handoff[50]:.1f} ms vs bare {bare[50]:.1f} ms ({gap:+.1f} ms)",
+            goal=f"within {GOAL_MS:g} ms of bare",
+            met=gap <= GOAL_MS,
+        )
+    ]
+    print_goals(goals)
+    print(f"p99: Handoff {handoff[99]:.1f} ms, bare {bare[99]:.1f} ms")
+    write_results(
+        "latency",
+        {"parameters": {"n": args.n}, "figures": figures, "samples": samples},
+        goals,
+    )
+    print(
+        f"latency: decision -> next activity p50 Handoff {handoff[50]:.1f} ms, bare {bare[50]:.1f} ms ({gap:+.1f} ms), "
+        f"p99 {handoff[99]:.1f} / {bare[99]:.1f} ms (goal within {GOAL_MS:g} ms at p50: "
+        f"{verdict(goals)})"
+    )
+    return True
+
+
+if __name__ == "__main__":
+    options = arguments(__doc__ or "", default_n=500)
+    main(lambda: run(options))
