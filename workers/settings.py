@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     # Worker
     max_concurrent_activities: int = Field(default=100, ge=1, description="Activities one worker runs at once.")
     max_concurrent_workflow_tasks: int = Field(default=100, ge=1, description="Workflow tasks one worker runs.")
-    max_cached_workflows: int = Field(default=10_000, ge=0, description="Workflow cache size per worker.")
+    max_cached_workflows: int = Field(
+        default=1_000, ge=0, description="Runs kept in a worker's cache; parked runs beyond it are replayed on resume."
+    )
     graceful_shutdown_seconds: float = Field(
         default=30, ge=0, description="On SIGTERM, how long in-flight activities may finish."
     )
