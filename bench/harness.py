@@ -182,8 +182,8 @@ def selected(names: str) -> tuple[Flavour, ...]:
 
 
 def bench_settings(directory: Path, flavour: Flavour, **overrides: Any) -> Settings:
-    """The same worker settings for both flavours (Handoff's defaults: 100 activities, 100 workflow tasks, 10,000
-    cached runs); only the task queue and the files differ."""
+    """The same worker settings for both flavours, Handoff's defaults (concurrency, workflow cache, shutdown); only
+    the task queue and the files differ."""
     values: dict[str, Any] = {
         "home": directory,
         "task_queue": f"bench-{flavour.name}-{uuid.uuid4().hex[:8]}",

@@ -48,6 +48,7 @@ async def park(run: Running, n: int) -> list[tuple[str, str]]:
     await bounded((run.start(reservation(case=True)) for _ in range(n)), limit=50)
     while len(cases := run.open_cases()) < n:
         await asyncio.sleep(0.2)
+    await asyncio.sleep(1)  # the last runs' next workflow task starts their wait (and its SLA timer)
     return [(workflow_id, case_id) for case_id, workflow_id in cases]
 
 

@@ -1,7 +1,7 @@
 """Parked runs: the worker's resident memory with `--n` runs waiting on open cases, and the time to resume them all
 after a worker restart. `handoff worker` and the bare worker, each in its own process, one after the other.
 
-    .venv/bin/python bench/parked.py [--n 10000] [--flavours handoff,bare] [--max-cached 10000]
+    .venv/bin/python bench/parked.py [--n 10000] [--flavours handoff,bare] [--max-cached N]
 
 For each flavour: start the worker process (settings in HANDOFF_* variables, ledger and systems in a temp dir, SLAs
 scaled so that none passes), start `--n` runs that each open a case, wait until the ledger holds every case, and
@@ -22,6 +22,7 @@ from typing import Any
 from temporalio.client import Client
 
 from activities.ledger.database import make_engine
+from workers.settings import Settings
 
 from figures import Clock, Goal, peak_rss_mb, print_goals, print_table, rss_mb, verdict, write_results
 from harness import (
@@ -43,11 +44,14 @@ from harness import (
 )
 
 GOAL_MB = 500
+GOAL_RUNS = 10_000
+OPEN = "cases WHERE status = 'open'"
 CONCURRENCY = 50
 ROWS = {
     "start_seconds": "worker start (until it polls), s",
     "idle_rss_mb": "resident when idle, MB",
     "park_seconds": "parking all runs, s",
+    "warm_parked_rss_mb": "resident with 10% parked, MB",
     "parked_rss_mb": "resident with all parked, MB",
     "parked_peak_rss_mb": "  peak while parking, MB",
     "stop_seconds": "graceful stop, s",
@@ -56,6 +60,10 @@ ROWS = {
     "resumed_rss_mb": "resident after resuming, MB",
     "resumed_peak_rss_mb": "  peak while resuming, MB",
 }
+
+
+def warm_runs(n: int) -> int:
+    return max(1, n // 10)
 
 
 async def wait_until(what: str, done: Callable[[], bool], worker: WorkerProcess, timeout: float) -> float:
@@ -80,11 +88,22 @@ async def measure(flavour: Flavour, client: Client, directory: Path, n: int, max
     figures: dict[str, Any] = {"start_seconds": await worker.start(client, settings.task_queue)}
     figures["idle_rss_mb"] = rss_mb(worker.pid)
     ledger = make_engine(settings.ledger_url)  # the worker created and migrated it
+
+    async def park(count: int, total: int) -> None:
+        """Start `count` more runs that open a case; wait until the ledger holds `total` open cases."""
+        await bounded((flavour.start(client, settings, reservation(case=True)) for _ in range(count)), CONCURRENCY)
+        await wait_until("parking", lambda: ledger_count(ledger, OPEN) >= total, worker, timeout)
+
     try:
+        warm = warm_runs(n)  # parked first: the growth per run after them leaves out one-off allocations
         clock = Clock()
-        await bounded((flavour.start(client, settings, reservation(case=True)) for _ in range(n)), CONCURRENCY)
-        await wait_until("parking", lambda: ledger_count(ledger, "cases WHERE status = 'open'") >= n, worker, timeout)
+        await park(warm, warm)
         figures["park_seconds"] = clock.seconds
+        await asyncio.sleep(2)  # let the last workflow tasks complete
+        figures["warm_parked_rss_mb"] = rss_mb(worker.pid)
+        clock = Clock()
+        await park(n - warm, n)
+        figures["park_seconds"] += clock.seconds
         await asyncio.sleep(2)  # let the last workflow tasks complete
         figures["parked_rss_mb"] = rss_mb(worker.pid)
         figures["parked_peak_rss_mb"] = peak_rss_mb(worker.pid)
@@ -115,6 +134,33 @@ async def measure(flavour: Flavour, client: Client, directory: Path, n: int, max
     return figures
 
 
+def memory_goal(figures: dict[str, dict[str, Any]], n: int, max_cached: int) -> Goal:
+    """Handoff's worker under 500 MB with 10,000 parked. Below 10,000 runs (`make bench`) the goal is judged on a
+    projection, and says so: the growth per cached run (from 10% parked to all parked, which leaves out the one-off
+    allocations of the first runs) times the runs still to be cached: a parked run stays resident only while it is in
+    the worker's cache (`max_cached_workflows`); beyond it, runs are evicted and replayed when they resume."""
+
+    def at_goal_size(name: str) -> float:
+        f = figures[name]
+        cached_at_goal = min(GOAL_RUNS, max_cached)
+        if n >= cached_at_goal:  # the cache is as full as it will be with 10,000 parked
+            return float(f["parked_rss_mb"])
+        per_run = (f["parked_rss_mb"] - f["warm_parked_rss_mb"]) / (n - warm_runs(n))
+        return float(f["parked_rss_mb"] + per_run * (cached_at_goal - n))
+
+    handoff = figures[HANDOFF.name]
+    peak = max(handoff["parked_peak_rss_mb"], handoff["resumed_peak_rss_mb"])
+    if n >= GOAL_RUNS:
+        bare = f", bare {figures['bare']['parked_rss_mb']:,.0f} MB" if "bare" in figures else ""
+        measured, met = f"{handoff['parked_rss_mb']:,.0f} MB (peak {peak:,.0f}){bare}", peak < GOAL_MB
+    else:
+        projected = at_goal_size(HANDOFF.name)
+        bare = f", bare ~{at_goal_size('bare'):,.0f} MB" if "bare" in figures else ""
+        measured = f"{handoff['parked_rss_mb']:,.0f} MB at {n:,} -> ~{projected:,.0f} MB at {GOAL_RUNS:,}{bare}"
+        met = projected < GOAL_MB
+    return Goal(figure=f"worker resident, {GOAL_RUNS:,} parked", measured=measured, goal=f"< {GOAL_MB} MB", met=met)
+
+
 async def run(args: Any) -> bool:
     figures: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory(prefix="bench-parked-") as directory:
@@ -130,17 +176,7 @@ async def run(args: Any) -> bool:
     )
     goals = []
     if HANDOFF.name in figures:
-        handoff = figures[HANDOFF.name]
-        peak = max(handoff["parked_peak_rss_mb"], handoff["resumed_peak_rss_mb"])
-        bare = f", bare {figures['bare']['parked_rss_mb']:.0f} MB" if "bare" in figures else ""
-        goals.append(
-            Goal(
-                figure=f"worker resident, {args.n:,} parked",
-                measured=f"{handoff['parked_rss_mb']:.0f} MB (peak {peak:.0f}){bare}",
-                goal=f"< {GOAL_MB} MB",
-                met=peak < GOAL_MB,
-            )
-        )
+        goals.append(memory_goal(figures, args.n, args.max_cached))
         print_goals(goals)
     parameters = {"n": args.n, "flavours": list(figures), "max_cached_workflows": args.max_cached}
     write_results("parked", {"parameters": parameters, "figures": figures}, goals)
@@ -158,6 +194,6 @@ if __name__ == "__main__":
         __doc__ or "",
         default_n=10_000,
         flavours=(str, "handoff,bare", "which workers to measure"),
-        max_cached=(int, 10_000, "the workers' max_cached_workflows (Handoff's default: 10,000)"),
+        max_cached=(int, Settings().max_cached_workflows, "both workers' max_cached_workflows (default: Handoff's)"),
     )
     main(lambda: run(options))

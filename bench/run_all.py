@@ -24,7 +24,7 @@ RESULTS = BENCH / "results"
 
 QUICK: list[tuple[str, list[str]]] = [
     ("history", []),
-    ("latency", ["--n", "100"]),
+    ("latency", ["--n", "200"]),
     ("throughput", ["--n", "300", "--rounds", "3"]),
     ("parked", ["--n", "300"]),
     ("readiness", []),

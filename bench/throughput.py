@@ -11,6 +11,7 @@ at least 0.9 of bare.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -78,17 +79,23 @@ async def one_round(flavour: Flavour, client: Client, directory: Path, index: in
                 workflow_id = await run.start(payload)
             await run.result(workflow_id)
 
-        cpu, server_cpu, clock = cpu_seconds(), cpu_seconds(server) if server else 0.0, Clock()
+        bench_before, server_before, clock = cpu_seconds(), server_cpu(server), Clock()
         await asyncio.gather(*(one(p) for p in payloads))
         seconds = clock.seconds
-        used, server_used = cpu_seconds() - cpu, (cpu_seconds(server) - server_cpu) if server else 0.0
+        bench_used, server_used = cpu_seconds() - bench_before, server_cpu(server) - server_before
         deciding.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await deciding
         if operator.failures:
             raise RuntimeError(f"{flavour.name}: {len(operator.failures)} decisions failed: {operator.failures[:3]}")
         delivered = ledger_count(run.ledger, "runs WHERE stage = 'delivered'")
         if delivered != n:
             raise RuntimeError(f"{flavour.name} round {index}: {delivered} of {n} runs delivered")
-    return Round(index, flavour.name, n, operator.decided, seconds, used, server_used)
+    return Round(index, flavour.name, n, operator.decided, seconds, bench_used, server_used)
+
+
+def server_cpu(pid: int | None) -> float:
+    return cpu_seconds(pid) if pid is not None else 0.0
 
 
 async def run(args: Any) -> bool:
