@@ -15,7 +15,13 @@ import structlog
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     """Route structlog and the standard library (Temporal's own loggers) to stderr in one format."""
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer()
+        if fmt == "json"
+        else structlog.dev.ConsoleRenderer(
+            # Plain tracebacks: rich's formatter imports lazily, which fails inside Temporal's workflow sandbox.
+            colors=False,
+            exception_formatter=structlog.dev.plain_traceback,
+        )
     )
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
