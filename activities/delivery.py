@@ -11,10 +11,10 @@ from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.ledger.writes import record_delivery
-from activities.systems import InvalidFieldValue, SystemAdapter, UnknownField, WriteOutcome
-from schemas.activities import DELIVER, DeliveryRequest, DeliveryResult
-from schemas.runs import Delivery
+from handoff.activities.ledger.writes import record_delivery
+from handoff.activities.systems import InvalidFieldValue, SystemAdapter, UnknownField, WriteOutcome
+from handoff.schemas.activities import DELIVER, DeliveryRequest, DeliveryResult
+from handoff.schemas.runs import Delivery
 
 log = structlog.get_logger(__name__)
 

@@ -8,8 +8,8 @@ from typing import Any, Protocol
 import structlog
 from temporalio import activity
 
-from schemas.activities import RUN_LOOKUPS, LookupRequest, LookupResult
-from schemas.cases import Violation
+from handoff.schemas.activities import RUN_LOOKUPS, LookupRequest, LookupResult
+from handoff.schemas.cases import Violation
 
 log = structlog.get_logger(__name__)
 

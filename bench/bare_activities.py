@@ -22,12 +22,12 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.ledger import writes
-from activities.systems import DemoSystems
-from schemas.activities import StageChange
-from schemas.runs import Delivery, Stage
-from workers.settings import Settings
-from workflows.catalog.reservation_to_pos import ReservationConfirmed
+from handoff.activities.ledger import writes
+from handoff.activities.systems import DemoSystems
+from handoff.schemas.activities import StageChange
+from handoff.schemas.runs import Delivery, Stage
+from handoff.workers.settings import Settings
+from handoff.workflows.catalog.reservation_to_pos import ReservationConfirmed
 
 
 class ReservationInput(BaseModel):

@@ -13,10 +13,10 @@ import os
 import signal
 import sys
 
-from workers.client import connect
-from workers.logs import configure_logging
-from workers.settings import load_settings
-from workers.worker import open_ledger, open_systems
+from handoff.workers.client import connect
+from handoff.workers.logs import configure_logging
+from handoff.workers.settings import load_settings
+from handoff.workers.worker import open_ledger, open_systems
 
 from bare_activities import build_bare_worker
 

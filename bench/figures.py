@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from workers.server import temporal_binary
+from handoff.workers.server import temporal_binary
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

@@ -30,16 +30,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.systems import DemoSystems
-from schemas.cases import DecisionRequest
-from schemas.contract import DecisionKind
-from workers.logs import configure_logging
-from workers.server import temporal_binary
-from workers.settings import Settings
-from workers.trigger import trigger
-from workers.worker import build_worker, open_ledger, open_systems
-from workflows.catalog import CATALOG
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from handoff.activities.systems import DemoSystems
+from handoff.schemas.cases import DecisionRequest
+from handoff.schemas.contract import DecisionKind
+from handoff.workers.logs import configure_logging
+from handoff.workers.server import temporal_binary
+from handoff.workers.settings import Settings
+from handoff.workers.trigger import trigger
+from handoff.workers.worker import build_worker, open_ledger, open_systems
+from handoff.workflows.catalog import CATALOG
+from handoff.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 from figures import Clock
 

@@ -21,8 +21,8 @@ from typing import Any
 
 from temporalio.client import Client
 
-from activities.ledger.database import make_engine
-from workers.settings import Settings
+from handoff.activities.ledger.database import make_engine
+from handoff.workers.settings import Settings
 
 from figures import Clock, Goal, peak_rss_mb, print_goals, print_table, rss_mb, verdict, write_results
 from harness import (

@@ -36,7 +36,7 @@ from pydantic import BaseModel, create_model
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a plain script from anywhere
 
-from schemas.contract import (  # noqa: E402
+from handoff.schemas.contract import (  # noqa: E402
     Catalog,
     DecisionKind,
     ExceptionPolicy,
@@ -48,9 +48,9 @@ from schemas.contract import (  # noqa: E402
     SyncTarget,
     Trigger,
 )
-from schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, Rule, When  # noqa: E402
-from workflows.readiness import check_catalog, contract_findings  # noqa: E402
-from workflows.readiness.ownership import conflicting_owners  # noqa: E402
+from handoff.schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, Rule, When  # noqa: E402
+from handoff.workflows.readiness import check_catalog, contract_findings  # noqa: E402
+from handoff.workflows.readiness.ownership import conflicting_owners  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 GOAL_SECONDS = 1.0

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.cases import DecisionRecord, Escalation, ExceptionCase, RefusedDecision, Violation
-from schemas.runs import Delivery, Stage
+from handoff.schemas.cases import DecisionRecord, Escalation, ExceptionCase, RefusedDecision, Violation
+from handoff.schemas.runs import Delivery, Stage
 
 # Activity names: the contract between the workflow (which may not import activities/) and the worker.
 RECORD_STAGE_CHANGE = "record_stage_change"

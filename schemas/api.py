@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from schemas.cases import CaseStatus, DecisionRecord, Escalation, Violation
-from schemas.contract import DecisionKind
-from schemas.runs import FieldError, HandoffStatus, Stage
+from handoff.schemas.cases import CaseStatus, DecisionRecord, Escalation, Violation
+from handoff.schemas.contract import DecisionKind
+from handoff.schemas.runs import FieldError, HandoffStatus, Stage
 
 NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.contract import DecisionKind
+from handoff.schemas.contract import DecisionKind
 
 
 class Violation(BaseModel):

@@ -24,7 +24,7 @@ from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from schemas.rules import Rule
+from handoff.schemas.rules import Rule
 
 
 class DecisionKind(StrEnum):
@@ -108,6 +108,10 @@ class SyncTarget(BaseModel):
     fields: tuple[str, ...] = Field(description="Payload field paths (`entity.field`) written to this system.")
     rename: dict[str, str] = Field(
         default_factory=dict, description="Field path -> the name the target system uses for it."
+    )
+    transforms: dict[str, str] = Field(
+        default_factory=dict,
+        description="Field path -> a transform the app registers (`@app.transform`), applied to the value on delivery.",
     )
 
     def target_name(self, field_path: str) -> str:

@@ -29,6 +29,9 @@ class FindingKind(StrEnum):
     UNDECLARED_GROUP = "undeclared-group"
     UNKNOWN_LOOKUP = "unknown-lookup"
     UNKNOWN_SYSTEM = "unknown-system"
+    TARGET_WITHOUT_ADAPTER = "target-without-adapter"
+    """A sync target that is registered as a source only: nothing could write to it."""
+    UNKNOWN_TRANSFORM = "unknown-transform"
 
 
 class Finding(BaseModel):
@@ -69,3 +72,25 @@ class CatalogReadiness(BaseModel):
     @property
     def findings(self) -> list[Finding]:
         return [f for c in self.contracts for f in c.findings]
+
+
+class Registries(BaseModel):
+    """The names an app registered beside its contracts: what the gate checks every contract's references against.
+
+    `handoff check` and the worker build this from the same app, so they give the same findings.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    lookups: frozenset[str] = frozenset()
+    """Checks a `Lookup` rule may name (`@app.lookup`)."""
+    sources: frozenset[str] = frozenset()
+    """Systems that send events and own records, reached by no adapter (`app.source`)."""
+    targets: frozenset[str] = frozenset()
+    """Systems with an adapter, which deliveries can write to (`app.system`)."""
+    transforms: frozenset[str] = frozenset()
+    """Conversions a `SyncTarget` may apply to a field (`@app.transform`)."""
+
+    @property
+    def systems(self) -> frozenset[str]:
+        return self.sources | self.targets

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from schemas.contract import Measure
+from handoff.schemas.contract import Measure
 
 
 class Percentiles(BaseModel):

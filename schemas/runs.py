@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.cases import ExceptionCase, RefusedDecision
+from handoff.schemas.cases import ExceptionCase, RefusedDecision
 
 
 class Stage(StrEnum):

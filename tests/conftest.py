@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import psutil
 import pytest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from workers.server import temporal_binary
-from workers.testkit import HandoffKit, running_handoffs
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from handoff.workers.server import temporal_binary
+from handoff.workers.testkit import HandoffKit, running_handoffs
+from handoff.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from tests import postgres
 
 SLA_SCALE = 1 / 1800
 """Scales contract SLAs for tests: reservation-to-pos's 30 minutes become one second."""
@@ -25,6 +28,35 @@ _exit_status = 0
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     global _exit_status
     _exit_status = int(exitstatus)
+    survivors = _outliving_processes(session)
+    if survivors:
+        # Every test stops what it started, also when it fails: a survivor is a bug in a test or in a shutdown path.
+        listed = "\n".join(f"  pid {p.pid}: {' '.join(p.cmdline())[:200]}" for p in survivors)
+        sys.stderr.write(f"\nProcesses started by the test session are still alive (now killed):\n{listed}\n")
+        for process in survivors:
+            with contextlib.suppress(psutil.Error):
+                process.kill()
+        _exit_status = _exit_status or int(pytest.ExitCode.TESTS_FAILED)
+
+
+def _outliving_processes(session: pytest.Session) -> list[psutil.Process]:
+    """pytest's child processes still running, and daemons that run out of the session's directories."""
+    me = psutil.Process()
+    found = {p.pid: p for p in me.children(recursive=True) if _alive(p)}
+    # A daemon (PostgreSQL's postmaster) is not our child once it detaches: find it by the directory it runs in.
+    directories = [str(session.config._tmp_path_factory.getbasetemp()), *map(str, postgres.STARTED)]  # type: ignore[attr-defined]
+    for process in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            cmdline = " ".join(process.info["cmdline"] or ())
+            if process.pid != me.pid and any(d in cmdline for d in directories) and _alive(process):
+                found[process.pid] = process
+    return list(found.values())
+
+
+def _alive(process: psutil.Process) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return process.status() != psutil.STATUS_ZOMBIE
+    return False
 
 
 @pytest.hookimpl(trylast=True)

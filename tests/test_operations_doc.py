@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic.fields import FieldInfo
 
-from workers.settings import Settings
+from handoff.workers.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "operations.md"
@@ -45,15 +45,6 @@ def documented_table(text: str) -> str:
     """The table between the markers in docs/operations.md."""
     assert BEGIN in text and END in text, f"{DOC} lost its settings-table markers"
     return text.split(BEGIN, 1)[1].split(END, 1)[0].strip()
-
-
-def test_every_setting_is_documented() -> None:
-    """Every Settings field's HANDOFF_ variable appears in docs/operations.md."""
-    text = DOC.read_text()
-
-    missing = [f"HANDOFF_{name.upper()}" for name in Settings.model_fields if f"`HANDOFF_{name.upper()}`" not in text]
-
-    assert [] == missing
 
 
 def test_settings_table_is_generated_from_the_settings() -> None:

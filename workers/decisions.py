@@ -12,8 +12,8 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.ledger.tables import CaseRow
-from schemas.cases import DecisionRequest, DecisionResult, Refusal, RefusalKind
+from handoff.activities.ledger.tables import CaseRow
+from handoff.schemas.cases import DecisionRequest, DecisionResult, Refusal, RefusalKind
 
 
 class DecisionRefused(Exception):

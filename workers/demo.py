@@ -24,11 +24,11 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from activities.ledger.database import make_engine
-from activities.ledger.migrate import upgrade
-from activities.ledger.operators import add_operator
-from workers.demo_events import DemoEvent, demo_events
-from workflows.catalog import CATALOG
+from handoff.activities.ledger.database import make_engine
+from handoff.activities.ledger.migrate import upgrade
+from handoff.activities.ledger.operators import add_operator
+from handoff.workers.demo_events import DemoEvent, demo_events
+from handoff.workflows.catalog import CATALOG
 
 console = Console()
 
@@ -40,6 +40,13 @@ OPERATORS = {
     "fin": ("finance",),
 }
 OWNER_OF = {"reservation-to-pos": "hana", "lead-to-invoice": "sam", "order-to-kitchen": "kai"}
+
+KEEP_EXPLORING = """
+Everything the demo started is stopped. To keep exploring, start the stack and leave it running, each in a terminal:
+  handoff server    the Temporal server; its UI on http://127.0.0.1:8233
+  handoff worker    runs the handoffs
+  handoff api       the HTTP API; its OpenAPI docs on http://127.0.0.1:8000/docs
+then `handoff trigger`, `handoff cases`, `handoff decide` (each has --help)."""
 
 
 class DemoFailed(Exception):
@@ -146,10 +153,9 @@ def run_demo(home: Path) -> None:
             console.print("\n[bold]6. The report")
             report = _get(http, "/report")
             _show_report(report)
-        console.print(f"\n  Temporal UI   http://127.0.0.1:{ui}  (while `handoff server` runs)")
-        console.print(f"  API docs      {base}/docs  (while `handoff api` runs)")
         console.print("\n[bold]7. Stop everything the demo started")
     console.rule("[bold green]demo finished")
+    console.print(KEEP_EXPLORING)
 
 
 def _wait_healthy(http: httpx.Client) -> None:

@@ -10,8 +10,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from workers.settings import Settings
-from workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
+from handoff.workers.settings import Settings
+from handoff.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 
 class TemporalBinaryMissing(Exception):

@@ -20,16 +20,16 @@ from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from activities.ledger.tables import CaseRow
-from activities.systems import DemoSystems
-from schemas.cases import DecisionRequest, DecisionResult, ExceptionCase
-from schemas.contract import DecisionKind
-from schemas.runs import HandoffResult, HandoffStatus, Stage, TriggerAccepted
-from workers.decisions import decide
-from workers.settings import Settings
-from workers.trigger import trigger
-from workers.worker import build_worker, open_ledger, open_systems
-from workflows.catalog import CATALOG
+from handoff.activities.ledger.tables import CaseRow
+from handoff.activities.systems import DemoSystems
+from handoff.schemas.cases import DecisionRequest, DecisionResult, ExceptionCase
+from handoff.schemas.contract import DecisionKind
+from handoff.schemas.runs import HandoffResult, HandoffStatus, Stage, TriggerAccepted
+from handoff.workers.decisions import decide
+from handoff.workers.settings import Settings
+from handoff.workers.trigger import trigger
+from handoff.workers.worker import build_worker, open_ledger, open_systems
+from handoff.workflows.catalog import CATALOG
 
 
 class HandoffKit:

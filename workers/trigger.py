@@ -24,10 +24,10 @@ from temporalio.common import (
 )
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from schemas.contract import Catalog, HandoffContract
-from schemas.paths import value_at
-from schemas.runs import FieldError, HandoffInput, Stage, TriggerAccepted
-from workflows import search_attributes as sa
+from handoff.schemas.contract import Catalog, HandoffContract
+from handoff.schemas.paths import value_at
+from handoff.schemas.runs import FieldError, HandoffInput, Stage, TriggerAccepted
+from handoff.workflows import search_attributes as sa
 
 log = structlog.get_logger(__name__)
 

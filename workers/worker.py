@@ -15,19 +15,19 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from activities.delivery import DeliveryActivities
-from activities.ledger.activities import LedgerActivities
-from activities.ledger.database import create_schema, make_engine
-from activities.systems import DemoSystems
-from activities.validation import ValidationActivities
-from schemas.contract import Catalog
-from schemas.findings import CatalogReadiness
-from workers.client import connect
-from workers.interceptors import LoggingContextInterceptor
-from workers.settings import Settings
-from workflows.catalog import CATALOG
-from workflows.handoff import HandoffWorkflow
-from workflows.readiness import check_catalog
+from handoff.activities.delivery import DeliveryActivities
+from handoff.activities.ledger.activities import LedgerActivities
+from handoff.activities.ledger.database import create_schema, make_engine
+from handoff.activities.systems import DemoSystems
+from handoff.activities.validation import ValidationActivities
+from handoff.schemas.contract import Catalog
+from handoff.schemas.findings import CatalogReadiness, Registries
+from handoff.workers.client import connect
+from handoff.workers.interceptors import LoggingContextInterceptor
+from handoff.workers.settings import Settings
+from handoff.workflows.catalog import CATALOG
+from handoff.workflows.handoff import HandoffWorkflow
+from handoff.workflows.readiness import check_catalog
 
 log = structlog.get_logger(__name__)
 
@@ -43,7 +43,8 @@ class CatalogNotReady(Exception):
 
 def gate(catalog: Catalog, systems: DemoSystems) -> None:
     """Raise `CatalogNotReady` unless every contract is ready, with the checks and systems this worker has."""
-    readiness = check_catalog(catalog, known_checks=systems.known_checks, known_systems=systems.known_systems)
+    registries = Registries(lookups=systems.known_checks, targets=systems.known_systems)
+    readiness = check_catalog(catalog, registries=registries)
     if not readiness.ready:
         raise CatalogNotReady(readiness)
 

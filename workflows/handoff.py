@@ -25,7 +25,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from schemas.activities import (
+    from handoff.schemas.activities import (
         DELIVER,
         RECORD_ESCALATION,
         RECORD_REFUSAL,
@@ -42,7 +42,7 @@ with workflow.unsafe.imports_passed_through():
         StageChange,
         SyncedField,
     )
-    from schemas.cases import (
+    from handoff.schemas.cases import (
         CaseStatus,
         DecisionRecord,
         DecisionRequest,
@@ -53,14 +53,14 @@ with workflow.unsafe.imports_passed_through():
         RefusedDecision,
         Violation,
     )
-    from schemas.contract import DecisionKind, ExceptionPolicy, HandoffContract
-    from schemas.paths import patched, value_at
-    from schemas.rules import Lookup
-    from schemas.runs import Delivery, HandoffInput, HandoffResult, HandoffStatus, Stage
-    from workflows import search_attributes as sa
-    from workflows.catalog import CATALOG
-    from workflows.refusals import describe_errors, refusal_for
-    from workflows.validation import evaluate
+    from handoff.schemas.contract import DecisionKind, ExceptionPolicy, HandoffContract
+    from handoff.schemas.paths import patched, value_at
+    from handoff.schemas.rules import Lookup
+    from handoff.schemas.runs import Delivery, HandoffInput, HandoffResult, HandoffStatus, Stage
+    from handoff.workflows import search_attributes as sa
+    from handoff.workflows.catalog import CATALOG
+    from handoff.workflows.refusals import describe_errors, refusal_for
+    from handoff.workflows.validation import evaluate
 
 LEDGER_TIMEOUT = timedelta(seconds=30)
 LEDGER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=["LedgerError"])

@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from schemas.cases import DecisionRequest, ExceptionCase, Refusal, RefusalKind
-from schemas.contract import DecisionKind, HandoffContract
-from schemas.paths import patched
-from workflows.readiness.payload import shape_of
+from handoff.schemas.cases import DecisionRequest, ExceptionCase, Refusal, RefusalKind
+from handoff.schemas.contract import DecisionKind, HandoffContract
+from handoff.schemas.paths import patched
+from handoff.workflows.readiness.payload import shape_of
 
 
 def refusal_for(

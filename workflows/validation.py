@@ -15,9 +15,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from schemas.cases import Violation
-from schemas.paths import value_at
-from schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, Rule, When
+from handoff.schemas.cases import Violation
+from handoff.schemas.paths import value_at
+from handoff.schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, Rule, When
 
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,

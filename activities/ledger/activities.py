@@ -8,8 +8,8 @@ import structlog
 from sqlalchemy import Engine
 from temporalio import activity
 
-from activities.ledger import writes
-from schemas.activities import (
+from handoff.activities.ledger import writes
+from handoff.schemas.activities import (
     RECORD_ESCALATION,
     RECORD_REFUSAL,
     RECORD_STAGE_CHANGE,

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlmodel import Session
 
-from activities.ledger import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from handoff.activities.ledger import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 
 def make_engine(url: str) -> Engine:
@@ -39,7 +39,7 @@ def create_schema(engine: Engine) -> None:
 
     The worker, the API and the tests call this on start; `handoff migrate` does the same as a separate step.
     """
-    from activities.ledger.migrate import upgrade  # migrate builds on this module's make_engine
+    from handoff.activities.ledger.migrate import upgrade  # migrate builds on this module's make_engine
 
     upgrade(engine)
 

@@ -7,7 +7,7 @@ nothing half done). A second process that waited for the lock finds the ledger a
 
 To write a new revision, change `tables.py`, then
 
-    .venv/bin/python -c "from activities.ledger.migrate import new_revision; new_revision('what changed')"
+    .venv/bin/python -c "from handoff.activities.ledger.migrate import new_revision; new_revision('what changed')"
 
 and hand-check the file it writes on SQLite and PostgreSQL (tests/activities/test_migrations.py runs both).
 """
@@ -28,7 +28,7 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 
-from activities.ledger.database import make_engine
+from handoff.activities.ledger.database import make_engine
 
 log = structlog.get_logger(__name__)
 

@@ -17,9 +17,9 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from activities.ledger.database import session_scope
-from activities.ledger.tables import OperatorRow
-from schemas.operators import Operator
+from handoff.activities.ledger.database import session_scope
+from handoff.activities.ledger.tables import OperatorRow
+from handoff.schemas.operators import Operator
 
 
 class OperatorProblem(ValueError):

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from activities.ledger.tables import (
+from handoff.activities.ledger.tables import (
     CaseRow,
     DecisionRow,
     DeliveryRow,
@@ -24,8 +24,8 @@ from activities.ledger.tables import (
     RunRow,
     ViolationRow,
 )
-from schemas.api import CaseDetail, CaseSummary, RefusedAttempt, RunSummary
-from schemas.cases import (
+from handoff.schemas.api import CaseDetail, CaseSummary, RefusedAttempt, RunSummary
+from handoff.schemas.cases import (
     CaseStatus,
     DecisionRecord,
     DecisionRequest,
@@ -34,9 +34,9 @@ from schemas.cases import (
     RefusedDecision,
     Violation,
 )
-from schemas.contract import DecisionKind
-from schemas.paths import patched
-from schemas.runs import Delivery, HandoffStatus, Stage
+from handoff.schemas.contract import DecisionKind
+from handoff.schemas.paths import patched
+from handoff.schemas.runs import Delivery, HandoffStatus, Stage
 
 
 def utc(moment: datetime) -> datetime:

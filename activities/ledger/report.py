@@ -16,12 +16,12 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from activities.ledger.reads import utc
-from activities.ledger.tables import CaseRow, DecisionRow, EscalationRow, RunRow
-from schemas.cases import CaseStatus
-from schemas.contract import Gain, HandoffContract, Measure
-from schemas.report import GainCheck, GainVerdict, GroupLatency, HandoffReport, Percentiles, Report
-from schemas.runs import Stage
+from handoff.activities.ledger.reads import utc
+from handoff.activities.ledger.tables import CaseRow, DecisionRow, EscalationRow, RunRow
+from handoff.schemas.cases import CaseStatus
+from handoff.schemas.contract import Gain, HandoffContract, Measure
+from handoff.schemas.report import GainCheck, GainVerdict, GroupLatency, HandoffReport, Percentiles, Report
+from handoff.schemas.runs import Stage
 
 
 def nearest_rank(values: Sequence[float], percentile: int) -> float | None:

@@ -13,8 +13,8 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from activities.ledger.database import session_scope
-from activities.ledger.tables import (
+from handoff.activities.ledger.database import session_scope
+from handoff.activities.ledger.tables import (
     CaseRow,
     DecisionRow,
     DeliveryRow,
@@ -23,9 +23,9 @@ from activities.ledger.tables import (
     RunRow,
     ViolationRow,
 )
-from schemas.activities import EscalationRecord, RefusalRecord, StageChange
-from schemas.cases import DecisionRecord, ExceptionCase
-from schemas.runs import Delivery
+from handoff.schemas.activities import EscalationRecord, RefusalRecord, StageChange
+from handoff.schemas.cases import DecisionRecord, ExceptionCase
+from handoff.schemas.runs import Delivery
 
 log = structlog.get_logger(__name__)
 

@@ -7,9 +7,9 @@ real system, write a class with `system`, `write` and `read` that calls its API,
 
 from __future__ import annotations
 
-from activities.systems.adapter import InvalidFieldValue, SystemAdapter, UnknownField, WriteOutcome
-from activities.systems.demo import DemoSystems, TableAdapter, create_systems_engine
-from activities.systems.seed import BLOCKED_ACCOUNTS, FLOOR_TABLES, MENU, SOURCE_ROWS, MenuItem
+from handoff.activities.systems.adapter import InvalidFieldValue, SystemAdapter, UnknownField, WriteOutcome
+from handoff.activities.systems.demo import DemoSystems, TableAdapter, create_systems_engine
+from handoff.activities.systems.seed import BLOCKED_ACCOUNTS, FLOOR_TABLES, MENU, SOURCE_ROWS, MenuItem
 
 __all__ = [
     "BLOCKED_ACCOUNTS",

@@ -19,11 +19,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.pool import StaticPool
 
-from activities.systems.adapter import SystemAdapter, UnknownField, WriteOutcome
-from activities.systems.checks import CHECKS
-from activities.systems.seed import seed
-from activities.systems.tables import KEY_COLUMNS, METADATA, SYSTEM_TABLES
-from activities.systems.values import to_column
+from handoff.activities.systems.adapter import SystemAdapter, UnknownField, WriteOutcome
+from handoff.activities.systems.checks import CHECKS
+from handoff.activities.systems.seed import seed
+from handoff.activities.systems.tables import KEY_COLUMNS, METADATA, SYSTEM_TABLES
+from handoff.activities.systems.values import to_column
 
 log = structlog.get_logger(__name__)
 

@@ -13,8 +13,8 @@ import structlog
 from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from activities.systems.adapter import SystemAdapter
-from activities.systems.tables import INVOICING_BLOCKED_ACCOUNTS, KITCHEN_MENU, POS_FLOOR_TABLES
+from handoff.activities.systems.adapter import SystemAdapter
+from handoff.activities.systems.tables import INVOICING_BLOCKED_ACCOUNTS, KITCHEN_MENU, POS_FLOOR_TABLES
 
 log = structlog.get_logger(__name__)
 

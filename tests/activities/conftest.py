@@ -1,14 +1,11 @@
-"""Real ledger databases for the activities' tests: a SQLite file always, a fresh PostgreSQL database when one is set.
+"""Real ledger databases for the activities' tests: a SQLite file and a fresh PostgreSQL database, every run.
 
-PostgreSQL comes from HANDOFF_TEST_POSTGRES_URL (`.ci/run` starts a throwaway server and sets it). Each test gets a
-database of its own, created on that server and dropped afterwards, so runs never see each other's rows. Without
-the variable the PostgreSQL half is skipped on a workstation and fails in CI (CI=true), where it must not go
-missing silently.
+PostgreSQL is the session's server (tests/postgres.py: embedded, or HANDOFF_TEST_POSTGRES_URL). Each test gets a
+database of its own, created on that server and dropped afterwards, so tests never see each other's rows.
 """
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +14,15 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 
-from activities.ledger.database import create_schema, make_engine
+from handoff.activities.ledger.database import create_schema, make_engine
+from tests.postgres import postgres_server
 
-POSTGRES_URL_VARIABLE = "HANDOFF_TEST_POSTGRES_URL"
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """The session's PostgreSQL server, started on first use."""
+    with postgres_server() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -28,16 +31,7 @@ def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'ledger.db'}"
         return
-    server = os.environ.get(POSTGRES_URL_VARIABLE)
-    if not server:
-        message = (
-            f"{POSTGRES_URL_VARIABLE} is not set, so the ledger was not tested on PostgreSQL. "
-            "Set it to postgresql+psycopg://USER:PASSWORD@HOST:PORT/DB (a user who may CREATE DATABASE)."
-        )
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message} In CI, .ci/run should have started PostgreSQL and set it: see its output.")
-        pytest.skip(message)
-    yield from _fresh_postgres_database(server)
+    yield from _fresh_postgres_database(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

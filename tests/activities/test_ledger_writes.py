@@ -13,16 +13,23 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import Session, SQLModel
 
-from activities.ledger.tables import CaseRow, DecisionRow, EscalationRow, RefusedDecisionRow, RunRow, ViolationRow
-from activities.ledger.writes import (
+from handoff.activities.ledger.tables import (
+    CaseRow,
+    DecisionRow,
+    EscalationRow,
+    RefusedDecisionRow,
+    RunRow,
+    ViolationRow,
+)
+from handoff.activities.ledger.writes import (
     LedgerError,
     record_delivery,
     record_escalation,
     record_refusal,
     record_stage_change,
 )
-from schemas.activities import EscalationRecord, RefusalRecord, RunStamp, StageChange
-from schemas.cases import (
+from handoff.schemas.activities import EscalationRecord, RefusalRecord, RunStamp, StageChange
+from handoff.schemas.cases import (
     CaseStatus,
     DecisionRecord,
     DecisionRequest,
@@ -32,8 +39,8 @@ from schemas.cases import (
     RefusedDecision,
     Violation,
 )
-from schemas.contract import DecisionKind
-from schemas.runs import Delivery, Stage
+from handoff.schemas.contract import DecisionKind
+from handoff.schemas.runs import Delivery, Stage
 
 T0 = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
 WORKFLOW_ID = "reservation-to-pos/R-7001"

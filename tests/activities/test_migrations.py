@@ -19,13 +19,13 @@ from sqlalchemy import Engine, MetaData, inspect, select
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel
 
-from activities.ledger.database import create_schema, make_engine
-from activities.ledger.migrate import MigrationError, alembic_config, current, head, upgrade
-from activities.ledger.writes import record_refusal, record_stage_change
-from schemas.activities import RefusalRecord, RunStamp, StageChange
-from schemas.cases import DecisionRequest, ExceptionCase, RefusedDecision, Violation
-from schemas.contract import DecisionKind
-from schemas.runs import Stage
+from handoff.activities.ledger.database import create_schema, make_engine
+from handoff.activities.ledger.migrate import MigrationError, alembic_config, current, head, upgrade
+from handoff.activities.ledger.writes import record_refusal, record_stage_change
+from handoff.schemas.activities import RefusalRecord, RunStamp, StageChange
+from handoff.schemas.cases import DecisionRequest, ExceptionCase, RefusedDecision, Violation
+from handoff.schemas.contract import DecisionKind
+from handoff.schemas.runs import Stage
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 LEDGER_TABLES = {
@@ -160,7 +160,7 @@ def test_a_ledger_from_a_newer_handoff_is_refused(engine: Engine) -> None:
 RACE = """
 import sys, time
 from pathlib import Path
-from activities.ledger.database import create_schema, make_engine
+from handoff.activities.ledger.database import create_schema, make_engine
 go = Path(sys.argv[2])
 Path(sys.argv[3]).touch()
 while not go.exists():
@@ -208,7 +208,7 @@ def test_racing_processes_migrate_once(ledger_url: str, tmp_path: Path) -> None:
 
 # `handoff migrate` as the console script runs it; the module is imported first so the command is registered even
 # before workers/cli/__init__.py imports it.
-HANDOFF = "import workers.cli.migrate; from workers.cli import main; main()"
+HANDOFF = "import handoff.workers.cli.migrate; from handoff.workers.cli import main; main()"
 
 
 def handoff_migrate(ledger_url: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from activities.ledger.report import build_report, nearest_rank
-from activities.ledger.tables import CaseRow, DecisionRow, EscalationRow, RunRow
-from schemas.report import GainVerdict, HandoffReport, Percentiles
-from workflows.catalog import CATALOG
+from handoff.activities.ledger.report import build_report, nearest_rank
+from handoff.activities.ledger.tables import CaseRow, DecisionRow, EscalationRow, RunRow
+from handoff.schemas.report import GainVerdict, HandoffReport, Percentiles
+from handoff.workflows.catalog import CATALOG
 
 T0 = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
 

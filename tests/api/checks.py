@@ -9,10 +9,10 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.ledger.tables import CaseRow, DecisionRow, RunRow
-from schemas.cases import ExceptionCase
-from schemas.runs import HandoffStatus, Stage
-from workers.testkit import HandoffKit
+from handoff.activities.ledger.tables import CaseRow, DecisionRow, RunRow
+from handoff.schemas.cases import ExceptionCase
+from handoff.schemas.runs import HandoffStatus, Stage
+from handoff.workers.testkit import HandoffKit
 
 
 async def assert_not_started(kit: HandoffKit, workflow_id: str) -> None:

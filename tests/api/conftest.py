@@ -19,10 +19,10 @@ import pytest
 import uvicorn
 from temporalio.client import Client
 
-from activities.ledger.operators import add_operator
-from workers.api import create_app
-from workers.testkit import HandoffKit, running_handoffs
-from workflows.catalog import CATALOG
+from handoff.activities.ledger.operators import add_operator
+from handoff.workers.api import create_app
+from handoff.workers.testkit import HandoffKit, running_handoffs
+from handoff.workflows.catalog import CATALOG
 
 API_SLA_SCALE = 1 / 30
 """reservation-to-pos's 30-minute SLA becomes one minute; lead-to-invoice's 8 hours, 16 minutes."""

@@ -8,11 +8,11 @@ from typing import Any
 import httpx
 import pytest
 
-from schemas.cases import DecisionResult, ExceptionCase
-from schemas.runs import Stage
-from tests.api.checks import open_case_in_ledger, run_state
+from handoff.schemas.cases import DecisionResult, ExceptionCase
+from handoff.schemas.runs import Stage
+from handoff.workers.testkit import HandoffKit
+from tests.api.checks import ledger_reaches, open_case_in_ledger, run_state
 from tests.runtime import payloads
-from workers.testkit import HandoffKit
 
 
 @pytest.fixture
@@ -68,16 +68,17 @@ async def test_deciding_a_decided_case_is_409(
         json={"decision": "reject", "reason": "duplicate booking"},
         headers=bearer(tokens["hana"]),
     )
-    await handoffs.wait_for_stage(reservation_case.workflow_id, Stage.REJECTED)
+    await ledger_reaches(handoffs, reservation_case.workflow_id, Stage.REJECTED)
 
-    again = await api.post(
-        f"/cases/{reservation_case.id}/decision",
-        json={"decision": "approve", "reason": "changed my mind"},
-        headers=bearer(tokens["hana"]),
+    again = await refused(
+        api,
+        handoffs,
+        reservation_case,
+        {"decision": "approve", "reason": "changed my mind"},
+        bearer(tokens["hana"]),
     )
 
     assert (200, 409, "already-decided") == (first.status_code, again.status_code, again.json()["kind"])
-    assert Stage.REJECTED == (await handoffs.status(reservation_case.workflow_id)).stage
 
 
 async def test_no_token_or_an_unknown_token_is_401_with_www_authenticate(

@@ -11,17 +11,17 @@ import httpx
 from sqlalchemy import create_engine
 from sqlmodel import Session
 
-from activities.ledger.tables import RunRow
-from schemas.api import CaseDetail, CaseSummary, RunDetail, RunSummary
-from schemas.cases import DecisionRequest
-from schemas.contract import DecisionKind
-from schemas.report import Report
-from schemas.runs import Stage
+from handoff.activities.ledger.tables import RunRow
+from handoff.schemas.api import CaseDetail, CaseSummary, RunDetail, RunSummary
+from handoff.schemas.cases import DecisionRequest
+from handoff.schemas.contract import DecisionKind
+from handoff.schemas.report import Report
+from handoff.schemas.runs import Stage
+from handoff.workers.api import create_app
+from handoff.workers.testkit import HandoffKit
 from tests.api.checks import open_case_in_ledger
 from tests.api.conftest import serving
 from tests.runtime import payloads
-from workers.api import create_app
-from workers.testkit import HandoffKit
 
 
 async def test_open_cases_are_listed_and_filtered_by_group_and_handoff(

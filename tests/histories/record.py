@@ -16,13 +16,13 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.cases import DecisionRequest
-from schemas.contract import DecisionKind
+from handoff.schemas.cases import DecisionRequest
+from handoff.schemas.contract import DecisionKind
 from tests.runtime import payloads
 from tests.runtime.test_cases import bad_reservation
-from workers.server import temporal_binary
-from workers.testkit import HandoffKit, running_handoffs
-from workflows.search_attributes import ALL
+from handoff.workers.server import temporal_binary
+from handoff.workers.testkit import HandoffKit, running_handoffs
+from handoff.workflows.search_attributes import ALL
 
 HERE = Path(__file__).parent
 

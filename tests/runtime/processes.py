@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -37,15 +38,28 @@ def handoff_env(home: Path, temporal_address: str, task_queue: str, **extra: str
 
 @contextmanager
 def handoff_process(args: list[str], env: Mapping[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `handoff <args>`; on exit, SIGKILL it if still running (a test may already have killed it)."""
+    """Run `handoff <args>` in a process group of its own; on exit, stop the whole group.
+
+    SIGTERM first, so `handoff server` stops the Temporal server it runs; SIGKILL for whatever is left after 10 s
+    (a test may already have killed the process itself, leaving its children).
+    """
     with log.open("ab") as output:
-        process = subprocess.Popen([str(BIN / "handoff"), *args], env=dict(env), stdout=output, stderr=output)
+        process = subprocess.Popen(
+            [str(BIN / "handoff"), *args], env=dict(env), stdout=output, stderr=output, start_new_session=True
+        )
     try:
         yield process
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGKILL)
+        _signal_group(process, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=10)
+        _signal_group(process, signal.SIGKILL)
         process.wait(timeout=10)
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signum)
 
 
 def wait_for_port(port: int, timeout: float = 20) -> None:

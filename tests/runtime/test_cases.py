@@ -5,12 +5,12 @@ from __future__ import annotations
 from sqlalchemy import create_engine, delete
 from sqlmodel import Session, select
 
-from activities.ledger.tables import CaseRow, DecisionRow, RunRow, ViolationRow
-from activities.systems.tables import INVOICING_BLOCKED_ACCOUNTS
-from schemas.contract import DecisionKind
-from schemas.runs import Stage
+from handoff.activities.ledger.tables import CaseRow, DecisionRow, RunRow, ViolationRow
+from handoff.activities.systems.tables import INVOICING_BLOCKED_ACCOUNTS
+from handoff.schemas.contract import DecisionKind
+from handoff.schemas.runs import Stage
+from handoff.workers.testkit import HandoffKit
 from tests.runtime import payloads
-from workers.testkit import HandoffKit
 
 FRONT_OF_HOUSE = ("front-of-house",)
 SALES_OPS = ("sales-ops",)

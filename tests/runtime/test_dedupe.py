@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from schemas.runs import Stage
+from handoff.schemas.runs import Stage
+from handoff.workers.testkit import HandoffKit
 from tests.runtime import payloads
 from tests.runtime.test_cases import bad_reservation
-from workers.testkit import HandoffKit
 
 
 async def test_the_same_event_ten_times_gives_one_run(kit: HandoffKit) -> None:

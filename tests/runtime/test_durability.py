@@ -13,18 +13,18 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from activities.ledger.database import make_engine
-from activities.ledger.tables import DeliveryRow
-from activities.systems import DemoSystems
-from schemas.cases import DecisionRequest
-from schemas.contract import DecisionKind
-from schemas.runs import HandoffResult, HandoffStatus, Stage
+from handoff.activities.ledger.database import make_engine
+from handoff.activities.ledger.tables import DeliveryRow
+from handoff.activities.systems import DemoSystems
+from handoff.schemas.cases import DecisionRequest
+from handoff.schemas.contract import DecisionKind
+from handoff.schemas.runs import HandoffResult, HandoffStatus, Stage
+from handoff.workers.decisions import decide
+from handoff.workers.trigger import trigger
+from handoff.workflows.catalog import CATALOG
 from tests.runtime import payloads
 from tests.runtime.processes import free_port, handoff_env, handoff_process, wait_for_port
 from tests.runtime.test_cases import bad_reservation
-from workers.decisions import decide
-from workers.trigger import trigger
-from workflows.catalog import CATALOG
 
 
 async def _status(client: Client, workflow_id: str) -> HandoffStatus:

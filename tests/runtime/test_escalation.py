@@ -8,14 +8,14 @@ from __future__ import annotations
 import pytest
 from sqlmodel import Session, select
 
-from activities.ledger.tables import CaseRow, DecisionRow, EscalationRow
-from schemas.cases import RefusalKind
-from schemas.contract import DecisionKind
-from schemas.runs import Stage
+from handoff.activities.ledger.tables import CaseRow, DecisionRow, EscalationRow
+from handoff.schemas.cases import RefusalKind
+from handoff.schemas.contract import DecisionKind
+from handoff.schemas.runs import Stage
+from handoff.workers.decisions import DecisionRefused
+from handoff.workers.testkit import HandoffKit
+from handoff.workflows import search_attributes as sa
 from tests.runtime.test_cases import bad_reservation
-from workers.decisions import DecisionRefused
-from workers.testkit import HandoffKit
-from workflows import search_attributes as sa
 
 
 async def test_sla_escalates_to_the_next_group_which_then_decides(kit: HandoffKit) -> None:

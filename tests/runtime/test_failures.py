@@ -11,14 +11,14 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.delivery import DeliveryActivities
-from activities.ledger.database import create_schema, make_engine
-from activities.ledger.tables import RunRow
-from activities.systems import DemoSystems
-from schemas.activities import DeliveryRequest, SyncedField
-from schemas.runs import HandoffInput, Stage
+from handoff.activities.delivery import DeliveryActivities
+from handoff.activities.ledger.database import create_schema, make_engine
+from handoff.activities.ledger.tables import RunRow
+from handoff.activities.systems import DemoSystems
+from handoff.schemas.activities import DeliveryRequest, SyncedField
+from handoff.schemas.runs import HandoffInput, Stage
+from handoff.workers.testkit import HandoffKit
 from tests.runtime import payloads
-from workers.testkit import HandoffKit
 
 
 async def test_a_payload_that_bypassed_the_edge_fails_the_run_with_its_field_errors(kit: HandoffKit) -> None:

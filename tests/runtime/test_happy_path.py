@@ -7,11 +7,11 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from activities.ledger.tables import DeliveryRow, RunRow
-from schemas.runs import Stage
+from handoff.activities.ledger.tables import DeliveryRow, RunRow
+from handoff.schemas.runs import Stage
+from handoff.workers.testkit import HandoffKit
+from handoff.workflows.catalog import CATALOG
 from tests.runtime import payloads
-from workers.testkit import HandoffKit
-from workflows.catalog import CATALOG
 
 
 @pytest.mark.parametrize(
@@ -25,7 +25,7 @@ from workflows.catalog import CATALOG
 async def test_good_event_is_delivered_with_exactly_the_synced_fields(
     kit: HandoffKit, event: str, payload: Any
 ) -> None:
-    """A valid event ends delivered; each target row holds the synced fields and none of the local ones."""
+    """A valid event ends delivered; each target is sent exactly its synced fields, none of the local ones."""
     body = payload()
     accepted = await kit.send(event, body)
     result = await kit.result(accepted.workflow_id)
@@ -34,14 +34,17 @@ async def test_good_event_is_delivered_with_exactly_the_synced_fields(
     assert contract.sync is not None
     assert Stage.DELIVERED == result.stage
     assert [] == result.cases
+    sent = {delivery.system: delivery.fields for delivery in result.deliveries}
+    assert sorted(t.system for t in contract.sync.targets) == sorted(sent)
     for target in contract.sync.targets:
+        synced = {target.target_name(path) for path in target.fields}
+        kept_local = {target.target_name(path) for path in contract.sync.local}
+        assert (synced, set()) == (set(sent[target.system]), kept_local & set(sent[target.system]))
         row = kit.systems.adapter(target.system).read(accepted.workflow_id)
         assert row is not None
         written = {name for name in row if name not in ("record_key", "written_at")}
         expected = {target.target_name(path) for path in target.fields if _value(body, path) not in (None, "", [])}
         assert expected == written
-        for local in contract.sync.local:
-            assert local.replace(".", "_") not in row
     with Session(kit.ledger) as session:
         run = session.get(RunRow, accepted.workflow_id)
         deliveries = session.exec(select(DeliveryRow).where(DeliveryRow.workflow_id == accepted.workflow_id)).all()
@@ -52,7 +55,7 @@ async def test_good_event_is_delivered_with_exactly_the_synced_fields(
         run.contract_version,
     )
     assert run.finished_at is not None
-    assert sorted(t.system for t in contract.sync.targets) == sorted(d.system for d in deliveries)
+    assert sent == {d.system: d.fields for d in deliveries}
 
 
 def _value(payload: dict[str, Any], path: str) -> Any:

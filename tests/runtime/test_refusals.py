@@ -8,14 +8,14 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from activities.ledger.tables import DecisionRow, RefusedDecisionRow, RunRow
-from schemas.cases import DecisionRequest, RefusalKind
-from schemas.contract import DecisionKind
-from schemas.runs import Stage
+from handoff.activities.ledger.tables import DecisionRow, RefusedDecisionRow, RunRow
+from handoff.schemas.cases import DecisionRequest, RefusalKind
+from handoff.schemas.contract import DecisionKind
+from handoff.schemas.runs import Stage
+from handoff.workers.decisions import DecisionRefused
+from handoff.workers.testkit import HandoffKit
 from tests.runtime import payloads
 from tests.runtime.test_cases import bad_reservation
-from workers.decisions import DecisionRefused
-from workers.testkit import HandoffKit
 
 
 def ledger_snapshot(kit: HandoffKit, workflow_id: str) -> tuple[str, int, int]:

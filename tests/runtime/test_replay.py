@@ -6,15 +6,18 @@ old history take another path, the SDK's Replayer raises here. (Record with `pyt
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
 
-from workflows.catalog import CATALOG
-from workflows.handoff import HandoffWorkflow
+from handoff.schemas.activities import DELIVER
+from handoff.workflows.catalog import CATALOG
+from handoff.workflows.handoff import HandoffWorkflow
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
@@ -25,12 +28,33 @@ def test_every_catalog_handoff_has_recorded_histories() -> None:
     assert all(any(name.startswith(c.name) for name in recorded) for c in CATALOG.contracts)
 
 
+def _replayer() -> Replayer:
+    return Replayer(workflows=[HandoffWorkflow], data_converter=pydantic_data_converter)
+
+
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays_without_non_determinism(path: Path) -> None:
     """The Replayer re-runs the recorded history against the current code and finds the same commands."""
     history = WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
-    replayer = Replayer(workflows=[HandoffWorkflow], data_converter=pydantic_data_converter)
 
-    result = await replayer.replay_workflow(history, raise_on_replay_failure=True)
+    result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
 
-    assert result.replay_failure is None
+    assert None is result.replay_failure
+
+
+async def test_history_that_took_another_path_is_non_deterministic() -> None:
+    """A history whose delivery was scheduled as another activity no longer matches the code: the replay fails."""
+    path = next(p for p in HISTORIES if p.stem.endswith("-delivered"))
+    recorded = json.loads(path.read_text())
+    deliver = next(
+        event["activityTaskScheduledEventAttributes"]["activityType"]
+        for event in recorded["events"]
+        if DELIVER == event.get("activityTaskScheduledEventAttributes", {}).get("activityType", {}).get("name")
+    )
+    deliver["name"] = "deliver_by_fax"
+    history = WorkflowHistory.from_json(f"replay-tampered-{path.stem}", json.dumps(recorded))
+
+    result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
+
+    assert isinstance(result.replay_failure, NondeterminismError)
+    assert "deliver_by_fax" in str(result.replay_failure)

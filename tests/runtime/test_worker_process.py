@@ -10,14 +10,14 @@ from pathlib import Path
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from activities.systems import DemoSystems
-from schemas.contract import Catalog, HandoffContract
+from handoff.activities.systems import DemoSystems
+from handoff.schemas.contract import Catalog, HandoffContract
+from handoff.workers.trigger import trigger
+from handoff.workers.worker import CatalogNotReady, gate
+from handoff.workflows.catalog import CATALOG
 from tests.runtime import payloads
 from tests.runtime.processes import handoff_env, handoff_process
 from tests.runtime.test_durability import _deliveries
-from workers.trigger import trigger
-from workers.worker import CatalogNotReady, gate
-from workflows.catalog import CATALOG
 
 
 def test_the_gate_refuses_a_catalog_with_an_unready_contract(tmp_path: Path) -> None:

@@ -8,11 +8,11 @@ import sys
 
 from pydantic import BaseModel, Field
 
-from schemas.contract import ExceptionPolicy, HandoffContract, Trigger
-from schemas.rules import Max
-from workflows.catalog import CATALOG, reservation_to_pos
+from handoff.schemas.contract import ExceptionPolicy, HandoffContract, Trigger
+from handoff.schemas.rules import Max
+from handoff.workflows.catalog import CATALOG, reservation_to_pos
 
-HASHES = "from workflows.catalog import CATALOG; print(*[c.content_hash() for c in CATALOG.contracts])"
+HASHES = "from handoff.workflows.catalog import CATALOG; print(*[c.content_hash() for c in CATALOG.contracts])"
 
 
 def test_the_content_hash_is_the_same_in_every_process() -> None:

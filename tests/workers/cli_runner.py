@@ -16,9 +16,9 @@ import structlog
 from click.testing import Result
 from typer.testing import CliRunner
 
-from workers.cli.app import app
-from workers.logs import configure_logging
-from workers.testkit import HandoffKit
+from handoff.workers.cli.app import app
+from handoff.workers.logs import configure_logging
+from handoff.workers.testkit import HandoffKit
 
 
 def cli_env(kit: HandoffKit, temporal_address: str) -> dict[str, str]:

@@ -13,14 +13,14 @@ from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-import workers.cli.operators  # noqa: F401  (registers `handoff operators`)
-from activities.ledger.tables import RunRow
-from schemas.runs import Stage
+import handoff.workers.cli.operators
+from handoff.activities.ledger.tables import RunRow
+from handoff.schemas.runs import Stage
+from handoff.workers.cli.cases import BadAssignment, parse_assignments  # importing it registers the commands
+from handoff.workers.testkit import HandoffKit, running_handoffs
 from tests.api.checks import ledger_reaches, open_case_in_ledger, run_state
 from tests.runtime import payloads
 from tests.workers.cli_runner import cli_env, handoff
-from workers.cli.cases import BadAssignment, parse_assignments  # importing it registers the commands
-from workers.testkit import HandoffKit, running_handoffs
 
 CLI_SLA_SCALE = 1 / 30
 """A reservation case waits a minute before escalating: time enough to decide it from the command line."""

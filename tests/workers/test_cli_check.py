@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from schemas.contract import Catalog, ExceptionPolicy, HandoffContract, OperatorGroup
-from schemas.rules import Max, Min
-from workers.cli.app import app
-from workflows.catalog import CATALOG
-from workflows.catalog import reservation_to_pos as reservation
+from handoff.schemas.contract import Catalog, ExceptionPolicy, HandoffContract, OperatorGroup
+from handoff.schemas.rules import Max, Min
+from handoff.workers.cli.app import app
+from handoff.workflows.catalog import CATALOG
+from handoff.workflows.catalog import reservation_to_pos as reservation
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -9,13 +9,13 @@ from click.testing import Result
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-import workers.cli.operators  # noqa: F401  (registers `handoff operators`)
-from activities.ledger.database import make_engine
-from activities.ledger.operators import operator_for_token, token_hash
-from activities.ledger.tables import OperatorRow
+import handoff.workers.cli.operators  # noqa: F401  (registers `handoff operators`)
+from handoff.activities.ledger.database import make_engine
+from handoff.activities.ledger.operators import operator_for_token, token_hash
+from handoff.activities.ledger.tables import OperatorRow
+from handoff.workers.cli.app import app
+from handoff.workflows.catalog import CATALOG
 from tests.workers.cli_runner import restored_logging
-from workers.cli.app import app
-from workflows.catalog import CATALOG
 
 
 def operators(tmp_path: Path, *args: str) -> Result:

@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from schemas.runs import HandoffResult, Stage
+from handoff.schemas.runs import HandoffResult, Stage
+from handoff.workers.trigger import trigger
+from handoff.workflows.catalog import CATALOG
 from tests.runtime import payloads
 from tests.runtime.processes import free_port, handoff_env, handoff_process, wait_for_port
-from workers.trigger import trigger
-from workflows.catalog import CATALOG
 
 
 async def test_worker_serves_prometheus_metrics_and_stops_cleanly(

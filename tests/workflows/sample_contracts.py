@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from schemas.contract import (
+from handoff.schemas.contract import (
     Catalog,
     DecisionKind,
     ExceptionPolicy,
@@ -23,9 +23,9 @@ from schemas.contract import (
     SyncTarget,
     Trigger,
 )
-from schemas.findings import CatalogReadiness, ContractReadiness, FindingKind
-from schemas.rules import Required
-from workflows.readiness import check_catalog
+from handoff.schemas.findings import CatalogReadiness, ContractReadiness, FindingKind
+from handoff.schemas.rules import Required
+from handoff.workflows.readiness import check_catalog
 
 
 class Line(BaseModel):

@@ -7,8 +7,8 @@ booking.channel (str), booking.starts_at / ends_at / seated_at (datetime), booki
 
 from __future__ import annotations
 
-from schemas.findings import FindingKind
-from schemas.rules import Compare, Forbidden, Max, Min, OneOf, Pattern, Required, Rule, When
+from handoff.schemas.findings import FindingKind
+from handoff.schemas.rules import Compare, Forbidden, Max, Min, OneOf, Pattern, Required, Rule, When
 from tests.workflows.sample_contracts import NAME, check, found, ready_contract
 
 CONTRADICTION = FindingKind.CONTRADICTORY_RULES

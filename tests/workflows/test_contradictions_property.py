@@ -14,12 +14,12 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from schemas.contract import HandoffContract, Trigger
-from schemas.findings import FindingKind
-from schemas.rules import Max, Min, OneOf, Rule
+from handoff.schemas.contract import HandoffContract, Trigger
+from handoff.schemas.findings import FindingKind
+from handoff.schemas.rules import Max, Min, OneOf, Rule
+from handoff.workflows.readiness import check_contract
+from handoff.workflows.validation import holds
 from tests.workflows.sample_contracts import ready_contract
-from workflows.readiness import check_contract
-from workflows.validation import holds
 
 
 class IntFigures(BaseModel):

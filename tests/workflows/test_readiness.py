@@ -10,7 +10,7 @@ from datetime import timedelta
 
 import pytest
 
-from schemas.contract import (
+from handoff.schemas.contract import (
     Catalog,
     DecisionKind,
     ExceptionPolicy,
@@ -20,11 +20,13 @@ from schemas.contract import (
     SyncTarget,
     Trigger,
 )
-from schemas.findings import FindingKind
-from schemas.rules import Compare, Forbidden, Lookup, Max, Min, Pattern, Required, When
+from handoff.schemas.findings import FindingKind, Registries
+from handoff.schemas.rules import Compare, Forbidden, Lookup, Max, Min, Pattern, Required, When
+from handoff.workflows.catalog import CATALOG
+from handoff.workflows.readiness import check_catalog, check_contract
 from tests.workflows.sample_contracts import NAME, BookingConfirmed, check, found, ready_contract
-from workflows.catalog import CATALOG
-from workflows.readiness import check_catalog, check_contract
+
+POS = frozenset({"pos"})
 
 
 def test_the_sample_contract_is_ready() -> None:
@@ -357,12 +359,14 @@ def test_unknown_lookup_check() -> None:
             reason="r",
         ),
     )
-    readiness = check(ready_contract(rules=rules), known_checks=frozenset({"pos.table_exists"}))
+    registries = Registries(lookups=frozenset({"pos.table_exists"}), sources=frozenset({"bookings"}), targets=POS)
+    readiness = check(ready_contract(rules=rules), registries=registries)
 
     assert [(FindingKind.UNKNOWN_LOOKUP, NAME, "pos.table_is_free(booking.table)")] == found(readiness)
+    assert "@app.lookup('pos.table_is_free')" in readiness.findings[0].message
 
 
-def test_lookups_are_not_judged_without_known_checks() -> None:
+def test_lookups_are_not_judged_without_registries() -> None:
     """Without the registry of checks, no Lookup is called unknown."""
     rules = (Lookup(check="anything.at_all", field="booking.table", reason="r"),)
 
@@ -370,15 +374,41 @@ def test_lookups_are_not_judged_without_known_checks() -> None:
 
 
 def test_unknown_systems() -> None:
-    """With the known systems given, owners and sync targets naming another system are flagged once each."""
-    readiness = check(ready_contract(), known_systems=frozenset({"pos"}))
+    """With the registries given, owners and sync targets naming another system are flagged once each."""
+    readiness = check(ready_contract(), registries=Registries(targets=POS))
 
     assert [(FindingKind.UNKNOWN_SYSTEM, NAME, "bookings")] == found(readiness)
 
 
 def test_known_systems_pass() -> None:
-    """Systems that all exist raise nothing."""
-    assert [] == found(check(ready_contract(), known_systems=frozenset({"pos", "bookings"})))
+    """Systems that all exist raise nothing: a source needs no adapter, a target has one."""
+    assert [] == found(check(ready_contract(), registries=Registries(sources=frozenset({"bookings"}), targets=POS)))
+
+
+def test_a_target_registered_only_as_a_source_has_no_adapter() -> None:
+    """A sync target the app knows as a source only: nothing could write to it."""
+    readiness = check(ready_contract(), registries=Registries(sources=frozenset({"bookings", "pos"})))
+
+    assert [(FindingKind.TARGET_WITHOUT_ADAPTER, NAME, "pos")] == found(readiness)
+    assert "app.system('pos', adapter)" in readiness.findings[0].message
+
+
+def test_unknown_transform() -> None:
+    """A transform the sync applies that the app does not register is flagged, with a close name suggested."""
+    sync = Sync(targets=(SyncTarget(system="pos", fields=("booking.id",), transforms={"booking.id": "upper_case"}),))
+    registries = Registries(sources=frozenset({"bookings"}), targets=POS, transforms=frozenset({"uppercase"}))
+
+    readiness = check(ready_contract(sync=sync), registries=registries)
+
+    assert [(FindingKind.UNKNOWN_TRANSFORM, NAME, "pos / booking.id")] == found(readiness)
+    assert "did you mean 'uppercase'?" in readiness.findings[0].message
+
+
+def test_registered_transforms_pass() -> None:
+    sync = Sync(targets=(SyncTarget(system="pos", fields=("booking.id",), transforms={"booking.id": "uppercase"}),))
+    registries = Registries(sources=frozenset({"bookings"}), targets=POS, transforms=frozenset({"uppercase"}))
+
+    assert [] == found(check(ready_contract(sync=sync), registries=registries))
 
 
 def test_every_message_names_its_contract_and_subject() -> None:
@@ -406,9 +436,14 @@ def test_every_message_names_its_contract_and_subject() -> None:
         gain=Gain(metric="m", unit="s", measure=Measure.CYCLE_TIME, baseline=1),
     )
     bare = ready_contract(name="bare", trigger=None, sync=None, rules=(), exceptions=None)
-    catalog = Catalog(contracts=(broken, ready_contract(name="other"), bare))
+    unregistered = ready_contract(
+        name="unregistered",
+        source_of_truth={"booking": "bookings", "guest": "crm"},
+        sync=Sync(targets=(SyncTarget(system="bookings", fields=("booking.id",), transforms={"booking.id": "nope"}),)),
+    )
+    catalog = Catalog(contracts=(broken, ready_contract(name="other"), bare, unregistered))
 
-    readiness = check_catalog(catalog, known_checks=frozenset(), known_systems=frozenset({"pos"}))
+    readiness = check_catalog(catalog, registries=Registries(sources=frozenset({"bookings"}), targets=POS))
 
     kinds = {finding.kind for finding in readiness.findings}
     assert set(FindingKind) == kinds

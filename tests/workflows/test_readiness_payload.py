@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from workflows.readiness.payload import ValueKind, shape_of
+from handoff.workflows.readiness.payload import ValueKind, shape_of
 
 
 class Colour(StrEnum):

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from schemas.cases import Violation
-from schemas.paths import value_at
-from schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, Rule, When
-from workflows.validation import condition_holds, evaluate, holds, is_present, violation_of
+from handoff.schemas.cases import Violation
+from handoff.schemas.paths import value_at
+from handoff.schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, Rule, When
+from handoff.workflows.validation import condition_holds, evaluate, holds, is_present, violation_of
 
 
 def payload(**deal: Any) -> dict[str, Any]:

@@ -6,6 +6,6 @@ description is at `/docs` and `/openapi.json`.
 
 from __future__ import annotations
 
-from workers.api.app import create_app
+from handoff.workers.api.app import create_app
 
 __all__ = ["create_app"]

@@ -15,13 +15,13 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from workers.api import cases, events, health, runs
-from workers.api.context import ApiContext
-from workers.api.errors import install_error_handlers
-from workers.api.limits import BodySizeLimit
-from workers.client import connect
-from workers.settings import Settings
-from workers.worker import open_ledger
+from handoff.workers.api import cases, events, health, runs
+from handoff.workers.api.context import ApiContext
+from handoff.workers.api.errors import install_error_handlers
+from handoff.workers.api.limits import BodySizeLimit
+from handoff.workers.client import connect
+from handoff.workers.settings import Settings
+from handoff.workers.worker import open_ledger
 
 log = structlog.get_logger(__name__)
 

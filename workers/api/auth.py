@@ -12,10 +12,10 @@ from typing import Annotated
 from fastapi import Depends, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from activities.ledger.operators import operator_for_token
-from schemas.operators import Operator
-from workers.api.context import Ready, api_context
-from workers.api.errors import ApiProblem
+from handoff.activities.ledger.operators import operator_for_token
+from handoff.schemas.operators import Operator
+from handoff.workers.api.context import Ready, api_context
+from handoff.workers.api.errors import ApiProblem
 
 bearer = HTTPBearer(
     auto_error=False,

@@ -14,14 +14,14 @@ from typing import Annotated
 import structlog
 from fastapi import APIRouter, Depends, Query
 
-from activities.ledger.reads import case_detail, open_cases
-from schemas.api import CaseDetail, CaseSummary, DecisionBody, ErrorBody
-from schemas.cases import DecisionRequest, DecisionResult, RefusalKind
-from schemas.operators import Operator
-from workers.api.auth import current_operator
-from workers.api.context import Ready, api_context
-from workers.api.errors import ApiProblem
-from workers.decisions import DecisionRefused, decide, workflow_of_case
+from handoff.activities.ledger.reads import case_detail, open_cases
+from handoff.schemas.api import CaseDetail, CaseSummary, DecisionBody, ErrorBody
+from handoff.schemas.cases import DecisionRequest, DecisionResult, RefusalKind
+from handoff.schemas.operators import Operator
+from handoff.workers.api.auth import current_operator
+from handoff.workers.api.context import Ready, api_context
+from handoff.workers.api.errors import ApiProblem
+from handoff.workers.decisions import DecisionRefused, decide, workflow_of_case
 
 log = structlog.get_logger(__name__)
 

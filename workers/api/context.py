@@ -12,8 +12,8 @@ from fastapi import Request
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from workers.api.errors import ApiProblem
-from workers.settings import Settings
+from handoff.workers.api.errors import ApiProblem
+from handoff.workers.settings import Settings
 
 
 @dataclass

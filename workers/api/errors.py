@@ -15,8 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from temporalio.service import RPCError, RPCStatusCode
 
-from schemas.api import ErrorBody
-from schemas.runs import FieldError
+from handoff.schemas.api import ErrorBody
+from handoff.schemas.runs import FieldError
 
 log = structlog.get_logger(__name__)
 

@@ -12,12 +12,12 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Depends, Path, Request
 
-from schemas.api import ErrorBody
-from schemas.runs import TriggerAccepted
-from workers.api.context import Ready, api_context
-from workers.api.errors import ApiProblem, malformed_json
-from workers.trigger import PayloadInvalid, UnknownEvent, contract_for, trigger
-from workflows.catalog import CATALOG
+from handoff.schemas.api import ErrorBody
+from handoff.schemas.runs import TriggerAccepted
+from handoff.workers.api.context import Ready, api_context
+from handoff.workers.api.errors import ApiProblem, malformed_json
+from handoff.workers.trigger import PayloadInvalid, UnknownEvent, contract_for, trigger
+from handoff.workflows.catalog import CATALOG
 
 log = structlog.get_logger(__name__)
 

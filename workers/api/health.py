@@ -12,8 +12,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import Engine, text
 
-from schemas.api import HealthStatus
-from workers.api.context import ApiContext
+from handoff.schemas.api import HealthStatus
+from handoff.workers.api.context import ApiContext
 
 router = APIRouter(tags=["health"])
 

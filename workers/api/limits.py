@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from schemas.api import ErrorBody
-from workers.api.errors import error_response
+from handoff.schemas.api import ErrorBody
+from handoff.workers.api.errors import error_response
 
 
 class BodySizeLimit:

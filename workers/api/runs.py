@@ -16,14 +16,14 @@ from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowQueryFailedError
 from temporalio.service import RPCError
 
-from activities.ledger.reads import recent_runs, run_summary, status_from_ledger
-from activities.ledger.report import build_report
-from schemas.api import ErrorBody, RunDetail, RunSummary
-from schemas.report import Report
-from schemas.runs import HandoffStatus, Stage
-from workers.api.context import Ready, api_context
-from workers.api.errors import ApiProblem
-from workflows.catalog import CATALOG
+from handoff.activities.ledger.reads import recent_runs, run_summary, status_from_ledger
+from handoff.activities.ledger.report import build_report
+from handoff.schemas.api import ErrorBody, RunDetail, RunSummary
+from handoff.schemas.report import Report
+from handoff.schemas.runs import HandoffStatus, Stage
+from handoff.workers.api.context import Ready, api_context
+from handoff.workers.api.errors import ApiProblem
+from handoff.workflows.catalog import CATALOG
 
 log = structlog.get_logger(__name__)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-from workers.cli import api, cases, check, demo, migrate, operators, runtime  # noqa: F401  (each registers its commands)
-from workers.cli.app import app
+from handoff.workers.cli import api, cases, check, demo, migrate, operators, runtime  # noqa: F401  (each registers its commands)
+from handoff.workers.cli.app import app
 
 
 def main() -> None:

@@ -11,10 +11,10 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from workers.api import create_app
-from workers.cli.app import app
-from workers.logs import configure_logging
-from workers.settings import load_settings
+from handoff.workers.api import create_app
+from handoff.workers.cli.app import app
+from handoff.workers.logs import configure_logging
+from handoff.workers.settings import load_settings
 
 
 @app.command(name="api")

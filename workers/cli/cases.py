@@ -21,22 +21,22 @@ from rich.table import Table
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from activities.ledger.operators import UnknownOperator, operator_named
-from activities.ledger.reads import case_detail, open_cases, recent_runs
-from activities.ledger.report import build_report
-from schemas.api import CaseDetail, CaseSummary, RunDetail, RunSummary
-from schemas.cases import DecisionRequest, DecisionResult
-from schemas.contract import DecisionKind
-from schemas.report import HandoffReport, Report
-from schemas.runs import Stage
-from workers.api.runs import run_detail
-from workers.cli.app import app
-from workers.client import connect
-from workers.decisions import DecisionRefused, decide, workflow_of_case
-from workers.logs import configure_logging
-from workers.settings import Settings, load_settings
-from workers.worker import open_ledger
-from workflows.catalog import CATALOG
+from handoff.activities.ledger.operators import UnknownOperator, operator_named
+from handoff.activities.ledger.reads import case_detail, open_cases, recent_runs
+from handoff.activities.ledger.report import build_report
+from handoff.schemas.api import CaseDetail, CaseSummary, RunDetail, RunSummary
+from handoff.schemas.cases import DecisionRequest, DecisionResult
+from handoff.schemas.contract import DecisionKind
+from handoff.schemas.report import HandoffReport, Report
+from handoff.schemas.runs import Stage
+from handoff.workers.api.runs import run_detail
+from handoff.workers.cli.app import app
+from handoff.workers.client import connect
+from handoff.workers.decisions import DecisionRefused, decide, workflow_of_case
+from handoff.workers.logs import configure_logging
+from handoff.workers.settings import Settings, load_settings
+from handoff.workers.worker import open_ledger
+from handoff.workflows.catalog import CATALOG
 
 T = TypeVar("T")
 

@@ -16,10 +16,10 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
-from schemas.contract import Catalog
-from schemas.findings import CatalogReadiness, ContractReadiness
-from workers.cli.app import app
-from workflows.readiness import check_catalog
+from handoff.schemas.contract import Catalog
+from handoff.schemas.findings import CatalogReadiness, ContractReadiness
+from handoff.workers.cli.app import app
+from handoff.workflows.readiness import check_catalog
 
 DEFAULT_CATALOG = "workflows.catalog:CATALOG"
 

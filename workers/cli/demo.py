@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from workers.cli.app import app
-from workers.demo import DemoFailed, run_demo
+from handoff.workers.cli.app import app
+from handoff.workers.demo import DemoFailed, run_demo
 
 
 @app.command()

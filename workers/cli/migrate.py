@@ -10,10 +10,10 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from activities.ledger.migrate import MigrationError, current, head, upgrade
-from workers.cli.app import app
-from workers.logs import configure_logging
-from workers.settings import load_settings
+from handoff.activities.ledger.migrate import MigrationError, current, head, upgrade
+from handoff.workers.cli.app import app
+from handoff.workers.logs import configure_logging
+from handoff.workers.settings import load_settings
 
 console = Console(soft_wrap=True, highlight=False)
 errors = Console(stderr=True, soft_wrap=True, highlight=False)

@@ -14,13 +14,13 @@ from pydantic import TypeAdapter
 from rich.console import Console
 from rich.table import Table
 
-from activities.ledger.operators import OperatorProblem, add_operator, list_operators, operator_named
-from schemas.operators import Operator, OperatorAdded
-from workers.cli.app import app
-from workers.cli.cases import quiet_logging
-from workers.settings import load_settings
-from workers.worker import open_ledger
-from workflows.catalog import CATALOG
+from handoff.activities.ledger.operators import OperatorProblem, add_operator, list_operators, operator_named
+from handoff.schemas.operators import Operator, OperatorAdded
+from handoff.workers.cli.app import app
+from handoff.workers.cli.cases import quiet_logging
+from handoff.workers.settings import load_settings
+from handoff.workers.worker import open_ledger
+from handoff.workflows.catalog import CATALOG
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)  # messages keep their lines; the terminal wraps them

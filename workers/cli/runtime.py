@@ -13,14 +13,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from workers.cli.app import app
-from workers.client import connect
-from workers.logs import configure_logging
-from workers.server import server_command
-from workers.settings import load_settings
-from workers.trigger import PayloadInvalid, UnknownEvent, trigger
-from workers.worker import CatalogNotReady, serve
-from workflows.catalog import CATALOG
+from handoff.workers.cli.app import app
+from handoff.workers.client import connect
+from handoff.workers.logs import configure_logging
+from handoff.workers.server import server_command
+from handoff.workers.settings import load_settings
+from handoff.workers.trigger import PayloadInvalid, UnknownEvent, trigger
+from handoff.workers.worker import CatalogNotReady, serve
+from handoff.workflows.catalog import CATALOG
 
 console = Console()
 errors = Console(stderr=True)

@@ -6,9 +6,9 @@ To add a handoff, write a module beside these with a payload model and a `CONTRA
 
 from __future__ import annotations
 
-from schemas.contract import Catalog
-from workflows.catalog import lead_to_invoice, order_to_kitchen, reservation_to_pos
-from workflows.catalog.groups import GROUPS
+from handoff.schemas.contract import Catalog
+from handoff.workflows.catalog import lead_to_invoice, order_to_kitchen, reservation_to_pos
+from handoff.workflows.catalog.groups import GROUPS
 
 CATALOG = Catalog(
     groups=GROUPS,

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 
 from pydantic import BaseModel, Field
 
-from schemas.contract import (
+from handoff.schemas.contract import (
     DecisionKind,
     ExceptionPolicy,
     Gain,
@@ -19,8 +19,8 @@ from schemas.contract import (
     SyncTarget,
     Trigger,
 )
-from schemas.rules import Compare, Lookup, Max, Min, OneOf, Pattern, Required, When
-from workflows.catalog.groups import FINANCE, SALES_OPS
+from handoff.schemas.rules import Compare, Lookup, Max, Min, OneOf, Pattern, Required, When
+from handoff.workflows.catalog.groups import FINANCE, SALES_OPS
 
 
 class Deal(BaseModel):

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from schemas.contract import (
+from handoff.schemas.contract import (
     DecisionKind,
     ExceptionPolicy,
     Gain,
@@ -19,8 +19,8 @@ from schemas.contract import (
     SyncTarget,
     Trigger,
 )
-from schemas.rules import Compare, Lookup, Max, Min, OneOf, Required, When
-from workflows.catalog.groups import KITCHEN_LEADS, RESTAURANT_MANAGERS
+from handoff.schemas.rules import Compare, Lookup, Max, Min, OneOf, Required, When
+from handoff.workflows.catalog.groups import KITCHEN_LEADS, RESTAURANT_MANAGERS
 
 
 class OrderLine(BaseModel):

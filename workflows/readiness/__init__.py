@@ -9,17 +9,17 @@ Pure and deterministic, no I/O: the CLI, the worker and the tests all call it, a
 
 from __future__ import annotations
 
-from schemas.contract import Catalog, HandoffContract
-from schemas.findings import CatalogReadiness, ContractReadiness, Finding
-from workflows.readiness.comparisons import contradictory_comparisons
-from workflows.readiness.contradictions import contradictory_rules
-from workflows.readiness.escalation import escalation_problems
-from workflows.readiness.fields import unknown_fields
-from workflows.readiness.ownership import conflicting_owners, sync_overwrites_source
-from workflows.readiness.payload import UNKNOWN_PAYLOAD, PayloadShape, shape_of
-from workflows.readiness.questions import unanswered_questions
-from workflows.readiness.registries import unknown_lookups, unknown_systems
-from workflows.readiness.rule_types import rules_of_the_wrong_type
+from handoff.schemas.contract import Catalog, HandoffContract
+from handoff.schemas.findings import CatalogReadiness, ContractReadiness, Finding, Registries
+from handoff.workflows.readiness.comparisons import contradictory_comparisons
+from handoff.workflows.readiness.contradictions import contradictory_rules
+from handoff.workflows.readiness.escalation import escalation_problems
+from handoff.workflows.readiness.fields import unknown_fields
+from handoff.workflows.readiness.ownership import conflicting_owners, sync_overwrites_source
+from handoff.workflows.readiness.payload import UNKNOWN_PAYLOAD, PayloadShape, shape_of
+from handoff.workflows.readiness.questions import unanswered_questions
+from handoff.workflows.readiness.registries import registry_findings
+from handoff.workflows.readiness.rule_types import rules_of_the_wrong_type
 
 __all__ = ["check_catalog", "check_contract", "contract_findings"]
 
@@ -27,15 +27,13 @@ __all__ = ["check_catalog", "check_contract", "contract_findings"]
 def check_catalog(
     catalog: Catalog,
     *,
-    known_checks: frozenset[str] | None = None,
-    known_systems: frozenset[str] | None = None,
+    registries: Registries | None = None,
 ) -> CatalogReadiness:
     """Check every contract of the catalog, and the catalog as a whole.
 
     Args:
         catalog: the groups and contracts to check.
-        known_checks: the validation checks `Lookup` rules may name; None skips that check.
-        known_systems: the systems sources of truth and syncs may name; None skips that check.
+        registries: the look-ups, systems and transforms the app registers; None skips those checks.
 
     Returns:
         One verdict per contract, in catalog order, each READY when it has no findings.
@@ -47,9 +45,7 @@ def check_catalog(
             _readiness(
                 contract,
                 [
-                    *contract_findings(
-                        contract, declared_groups=groups, known_checks=known_checks, known_systems=known_systems
-                    ),
+                    *contract_findings(contract, declared_groups=groups, registries=registries),
                     *catalog_findings,
                 ],
             )
@@ -62,20 +58,16 @@ def check_contract(
     contract: HandoffContract,
     *,
     declared_groups: frozenset[str] | None = None,
-    known_checks: frozenset[str] | None = None,
-    known_systems: frozenset[str] | None = None,
+    registries: Registries | None = None,
 ) -> ContractReadiness:
     """Check one contract on its own (not against other contracts' sources of truth).
 
     Args:
         contract: the contract to check.
         declared_groups: the operator groups that exist; None skips the undeclared-group check.
-        known_checks: the validation checks `Lookup` rules may name; None skips that check.
-        known_systems: the systems sources of truth and syncs may name; None skips that check.
+        registries: the look-ups, systems and transforms the app registers; None skips those checks.
     """
-    findings = contract_findings(
-        contract, declared_groups=declared_groups, known_checks=known_checks, known_systems=known_systems
-    )
+    findings = contract_findings(contract, declared_groups=declared_groups, registries=registries)
     return _readiness(contract, findings)
 
 
@@ -83,8 +75,7 @@ def contract_findings(
     contract: HandoffContract,
     *,
     declared_groups: frozenset[str] | None = None,
-    known_checks: frozenset[str] | None = None,
-    known_systems: frozenset[str] | None = None,
+    registries: Registries | None = None,
 ) -> list[Finding]:
     """Every finding about one contract on its own, in the order of the six questions, then the deeper checks."""
     shape = _shape(contract)
@@ -96,10 +87,8 @@ def contract_findings(
     findings += contradictory_comparisons(contract, shape)
     findings += sync_overwrites_source(contract, shape)
     findings += escalation_problems(contract, declared_groups)
-    if known_checks is not None:
-        findings += unknown_lookups(contract, known_checks)
-    if known_systems is not None:
-        findings += unknown_systems(contract, known_systems)
+    if registries is not None:
+        findings += registry_findings(contract, registries)
     return findings
 
 

@@ -15,11 +15,11 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from schemas.contract import HandoffContract
-from schemas.findings import Finding, FindingKind
-from schemas.rules import Compare
-from workflows.readiness.payload import PayloadShape
-from workflows.readiness.rule_types import type_mismatch
+from handoff.schemas.contract import HandoffContract
+from handoff.schemas.findings import Finding, FindingKind
+from handoff.schemas.rules import Compare
+from handoff.workflows.readiness.payload import PayloadShape
+from handoff.workflows.readiness.rule_types import type_mismatch
 
 _NEVER_SELF = frozenset({"<", ">", "!="})
 """Operators that never hold between a value and itself."""

@@ -18,13 +18,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, combinations
 
-from schemas.contract import HandoffContract
-from schemas.findings import Finding, FindingKind
-from schemas.rules import Compare, Forbidden, Lookup, Required, Rule, When
-from workflows.readiness.payload import PayloadShape, ValueKind
-from workflows.readiness.rule_tree import every_rule
-from workflows.readiness.rule_types import describe_kinds, type_mismatch
-from workflows.readiness.satisfiability import FieldRule, is_field_rule, satisfiable
+from handoff.schemas.contract import HandoffContract
+from handoff.schemas.findings import Finding, FindingKind
+from handoff.schemas.rules import Compare, Forbidden, Lookup, Required, Rule, When
+from handoff.workflows.readiness.payload import PayloadShape, ValueKind
+from handoff.workflows.readiness.rule_tree import every_rule
+from handoff.workflows.readiness.rule_types import describe_kinds, type_mismatch
+from handoff.workflows.readiness.satisfiability import FieldRule, is_field_rule, satisfiable
 
 _EXHAUSTIVE_SIZE = 3
 """Clashing sets up to this size are searched exhaustively, so the smallest one is found."""

@@ -7,8 +7,8 @@ no operators, so its SLA always passes unanswered.
 
 from __future__ import annotations
 
-from schemas.contract import HandoffContract
-from schemas.findings import Finding, FindingKind
+from handoff.schemas.contract import HandoffContract
+from handoff.schemas.findings import Finding, FindingKind
 
 
 def escalation_problems(contract: HandoffContract, declared_groups: frozenset[str] | None) -> list[Finding]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import difflib
 
-from schemas.contract import HandoffContract
-from schemas.findings import Finding, FindingKind
-from schemas.rules import When
-from workflows.readiness.payload import PayloadShape
-from workflows.readiness.rule_tree import PlacedRule, every_rule
+from handoff.schemas.contract import HandoffContract
+from handoff.schemas.findings import Finding, FindingKind
+from handoff.schemas.rules import When
+from handoff.workflows.readiness.payload import PayloadShape
+from handoff.workflows.readiness.rule_tree import PlacedRule, every_rule
 
 
 def unknown_fields(contract: HandoffContract, shape: PayloadShape) -> list[Finding]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from schemas.contract import HandoffContract
-from schemas.findings import Finding, FindingKind
-from workflows.readiness.payload import PayloadShape
+from handoff.schemas.contract import HandoffContract
+from handoff.schemas.findings import Finding, FindingKind
+from handoff.workflows.readiness.payload import PayloadShape
 
 
 def sync_overwrites_source(contract: HandoffContract, shape: PayloadShape) -> list[Finding]:

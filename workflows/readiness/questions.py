@@ -12,9 +12,9 @@ Each message names the question in the words a business owner would use, then wh
 
 from __future__ import annotations
 
-from schemas.contract import DecisionKind, HandoffContract
-from schemas.findings import Finding, FindingKind
-from workflows.readiness.payload import PayloadShape, ValueKind
+from handoff.schemas.contract import DecisionKind, HandoffContract
+from handoff.schemas.findings import Finding, FindingKind
+from handoff.workflows.readiness.payload import PayloadShape, ValueKind
 
 
 def unanswered_questions(contract: HandoffContract, shape: PayloadShape) -> list[Finding]:

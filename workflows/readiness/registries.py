@@ -1,18 +1,29 @@
-"""Names that must exist outside the contract: validation checks for `Lookup` rules, and business systems.
+"""Names that must exist outside the contract, in the app that runs it: look-ups, systems and transforms.
 
-A `Lookup` naming a check no activity provides would fail at run time; a sync or source of truth naming a system
-without an adapter could never be written to or corrected in. The worker knows both registries and passes them in;
-without them these checks are skipped.
+A `Lookup` naming a check the app does not register would fail at run time; a source of truth naming a system the
+app does not know is a typo; a sync target without an adapter could never be written to; a transform nobody
+registered could never run. `handoff check` and the worker pass the same app's `Registries`; without them (a
+contract checked on its own) these checks are skipped.
 """
 
 from __future__ import annotations
 
 import difflib
 
-from schemas.contract import HandoffContract
-from schemas.findings import Finding, FindingKind
-from schemas.rules import Lookup
-from workflows.readiness.rule_tree import every_rule
+from handoff.schemas.contract import HandoffContract
+from handoff.schemas.findings import Finding, FindingKind, Registries
+from handoff.schemas.rules import Lookup
+from handoff.workflows.readiness.rule_tree import every_rule
+
+
+def registry_findings(contract: HandoffContract, registries: Registries) -> list[Finding]:
+    """Every name the contract uses that the app does not register."""
+    return [
+        *unknown_lookups(contract, registries.lookups),
+        *unknown_systems(contract, registries.systems),
+        *targets_without_adapter(contract, registries),
+        *unknown_transforms(contract, registries.transforms),
+    ]
 
 
 def unknown_lookups(contract: HandoffContract, known_checks: frozenset[str]) -> list[Finding]:
@@ -28,9 +39,9 @@ def unknown_lookups(contract: HandoffContract, known_checks: frozenset[str]) -> 
                 contract=contract.name,
                 subject=rule.label,
                 message=(
-                    f"{contract.name}: {placed.where()} asks for the check '{rule.check}', which no validation "
-                    f"activity provides{_did_you_mean(rule.check, known_checks)}, so it could never run. Fix the "
-                    "name, or write and register the check."
+                    f"{contract.name}: {placed.where()} asks for the check '{rule.check}', which the app does not "
+                    f"register{_did_you_mean(rule.check, known_checks)}, so it could never run. Fix the name, or "
+                    f"register the look-up: @app.lookup({rule.check!r})."
                 ),
             )
         )
@@ -51,13 +62,51 @@ def unknown_systems(contract: HandoffContract, known_systems: frozenset[str]) ->
             contract=contract.name,
             subject=system,
             message=(
-                f"{contract.name}: '{system}' is named as {', '.join(dict.fromkeys(places))}, but no adapter "
-                f"connects to a system by that name{_did_you_mean(system, known_systems)}. Fix the name, or add "
-                "an adapter for the system."
+                f"{contract.name}: '{system}' is named as {', '.join(dict.fromkeys(places))}, but the app knows "
+                f"no system by that name{_did_you_mean(system, known_systems)}. Fix the name, or register the "
+                f"system: app.system({system!r}, adapter) for a target, app.source({system!r}) for a source."
             ),
         )
         for system, places in named_in.items()
         if system not in known_systems
+    ]
+
+
+def targets_without_adapter(contract: HandoffContract, registries: Registries) -> list[Finding]:
+    """One finding per sync target the app knows only as a source: there is nothing to write to it with."""
+    targets = contract.sync.targets if contract.sync is not None else ()
+    return [
+        Finding(
+            kind=FindingKind.TARGET_WITHOUT_ADAPTER,
+            contract=contract.name,
+            subject=target.system,
+            message=(
+                f"{contract.name}: '{target.system}' is a sync target, but the app registers it as a source only, "
+                f"with no adapter to write to it. Register one: app.system({target.system!r}, adapter)."
+            ),
+        )
+        for target in targets
+        if target.system in registries.sources and target.system not in registries.targets
+    ]
+
+
+def unknown_transforms(contract: HandoffContract, known_transforms: frozenset[str]) -> list[Finding]:
+    """One finding per transform a sync target applies that the app does not register."""
+    targets = contract.sync.targets if contract.sync is not None else ()
+    return [
+        Finding(
+            kind=FindingKind.UNKNOWN_TRANSFORM,
+            contract=contract.name,
+            subject=f"{target.system} / {path}",
+            message=(
+                f"{contract.name}: the sync to '{target.system}' converts {path} with '{name}', which the app "
+                f"does not register{_did_you_mean(name, known_transforms)}. Fix the name, or register it: "
+                f"@app.transform({name!r})."
+            ),
+        )
+        for target in targets
+        for path, name in target.transforms.items()
+        if name not in known_transforms
     ]
 
 

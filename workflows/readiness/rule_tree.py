@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from schemas.rules import Rule, When
+from handoff.schemas.rules import Rule, When
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,12 @@ that carries the field, so the gate names it before anything runs.
 
 from __future__ import annotations
 
-from schemas.contract import HandoffContract
-from schemas.findings import Finding, FindingKind
-from schemas.rules import Compare, Forbidden, Max, Min, OneOf, Pattern, Rule
-from workflows.readiness.payload import NUMERIC_KINDS, PayloadShape, ValueKind
-from workflows.readiness.rule_tree import every_rule
-from workflows.readiness.satisfiability import kind_accepts_one_of
+from handoff.schemas.contract import HandoffContract
+from handoff.schemas.findings import Finding, FindingKind
+from handoff.schemas.rules import Compare, Forbidden, Max, Min, OneOf, Pattern, Rule
+from handoff.workflows.readiness.payload import NUMERIC_KINDS, PayloadShape, ValueKind
+from handoff.workflows.readiness.rule_tree import every_rule
+from handoff.workflows.readiness.satisfiability import kind_accepts_one_of
 
 KIND_NAMES: dict[ValueKind, str] = {
     ValueKind.INT: "a whole number (int)",

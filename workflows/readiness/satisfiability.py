@@ -18,9 +18,9 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeGuard
 
-from schemas.rules import Forbidden, Max, Min, OneOf, Pattern, Required, Rule
-from workflows.readiness.payload import NUMERIC_KINDS, ValueKind
-from workflows.validation import holds
+from handoff.schemas.rules import Forbidden, Max, Min, OneOf, Pattern, Required, Rule
+from handoff.workflows.readiness.payload import NUMERIC_KINDS, ValueKind
+from handoff.workflows.validation import holds
 
 ValueRule = Min | Max | OneOf | Pattern
 """A rule that judges a present value of one field."""

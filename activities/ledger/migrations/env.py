@@ -14,8 +14,8 @@ from sqlalchemy import Connection
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString
 
-from activities.ledger import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
-from activities.ledger.database import make_engine
+from handoff.activities.ledger import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
+from handoff.activities.ledger.database import make_engine
 
 config = context.config
 target_metadata = SQLModel.metadata
