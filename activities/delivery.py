@@ -4,25 +4,28 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import Engine
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from handoff.activities.adapter import InvalidFieldValue, SystemAdapter, UnknownField, WriteOutcome
 from handoff.activities.ledger.writes import record_delivery
-from handoff.activities.systems import InvalidFieldValue, SystemAdapter, UnknownField, WriteOutcome
+from handoff.activities.user_code import call
 from handoff.schemas.activities import DELIVER, DeliveryRequest, DeliveryResult
 from handoff.schemas.runs import Delivery
 
 log = structlog.get_logger(__name__)
 
 
-class AdapterProvider(Protocol):
-    """What delivery needs from the systems: an adapter by system name."""
+class DeliveryTargets(Protocol):
+    """What delivery needs from the app: an adapter by system name, and its transforms."""
 
     def adapter(self, system: str) -> SystemAdapter: ...
+
+    async def transformed(self, name: str, value: Any) -> Any: ...
 
 
 class DeliveryActivities:
@@ -32,7 +35,7 @@ class DeliveryActivities:
     writing) finds its row and writes nothing twice.
     """
 
-    def __init__(self, systems: AdapterProvider, ledger: Engine, *, pause_after_write: float = 0.0) -> None:
+    def __init__(self, systems: DeliveryTargets, ledger: Engine, *, pause_after_write: float = 0.0) -> None:
         self._systems = systems
         self._ledger = ledger
         # A pause between the write and its acknowledgement: tests use it to kill a worker at the worst moment.
@@ -43,11 +46,16 @@ class DeliveryActivities:
         refused = _writes_into_owner(request)
         if refused:
             raise ApplicationError(refused, type="DeliveryRefused", non_retryable=True)
-        fields = {field.name: field.value for field in request.fields}
+        fields = {
+            field.name: field.value
+            if field.transform is None
+            else await self._systems.transformed(field.transform, field.value)
+            for field in request.fields
+        }
         adapter = self._systems.adapter(request.system)
         activity.heartbeat("writing")
         try:
-            outcome = await asyncio.to_thread(adapter.write, request.workflow_id, fields)
+            outcome = WriteOutcome(await call(adapter.write, request.workflow_id, fields))
         except (UnknownField, InvalidFieldValue) as error:
             # The target system refuses this shape: retrying cannot fix it, the contract's sync must change.
             raise ApplicationError(str(error), type=type(error).__name__, non_retryable=True) from error

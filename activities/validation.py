@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Protocol
 
 import structlog
@@ -15,12 +14,9 @@ log = structlog.get_logger(__name__)
 
 
 class LookupProvider(Protocol):
-    """Whatever answers named checks: the demo systems here, real systems' APIs in a deployment."""
+    """Whatever answers named checks: the app, with the look-ups its user registered."""
 
-    @property
-    def known_checks(self) -> frozenset[str]: ...
-
-    def check(self, name: str, value: Any) -> bool: ...
+    async def check(self, name: str, value: Any) -> bool: ...
 
 
 class ValidationActivities:
@@ -31,12 +27,9 @@ class ValidationActivities:
 
     @activity.defn(name=RUN_LOOKUPS)
     async def run_lookups(self, request: LookupRequest) -> LookupResult:
-        return await asyncio.to_thread(self._run, request)
-
-    def _run(self, request: LookupRequest) -> LookupResult:
         violations = []
         for lookup in request.checks:
-            passed = self._provider.check(lookup.check, lookup.value)
+            passed = await self._provider.check(lookup.check, lookup.value)
             log.info(
                 "lookup.checked",
                 handoff=request.handoff,

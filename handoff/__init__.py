@@ -14,7 +14,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from handoff.activities.systems.adapter import InvalidFieldValue, SystemAdapter, UnknownField, WriteOutcome
+    from handoff.activities.adapter import InvalidFieldValue, SystemAdapter, UnknownField, WriteOutcome
     from handoff.schemas.contract import (
         Catalog,
         DecisionKind,
@@ -28,9 +28,11 @@ if TYPE_CHECKING:
         Trigger,
     )
     from handoff.schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, When
+    from handoff.workers.app import AppNotReady, Handoffs
 
 _HOMES = {
-    "handoff.activities.systems.adapter": ("InvalidFieldValue", "SystemAdapter", "UnknownField", "WriteOutcome"),
+    "handoff.workers.app": ("AppNotReady", "Handoffs"),
+    "handoff.activities.adapter": ("InvalidFieldValue", "SystemAdapter", "UnknownField", "WriteOutcome"),
     "handoff.schemas.contract": (
         "Catalog",
         "DecisionKind",
@@ -48,6 +50,7 @@ _HOMES = {
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
 __all__ = [
+    "AppNotReady",
     "Catalog",
     "Compare",
     "DecisionKind",
@@ -55,6 +58,7 @@ __all__ = [
     "Forbidden",
     "Gain",
     "HandoffContract",
+    "Handoffs",
     "InvalidFieldValue",
     "Lookup",
     "Max",

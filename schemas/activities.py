@@ -114,6 +114,8 @@ class SyncedField(BaseModel):
     name: str
     """The name the target system receives it under."""
     value: Any = None
+    transform: str | None = None
+    """The app's transform (`@app.transform`) the delivery applies to the value before writing it, if any."""
 
 
 class DeliveryRequest(BaseModel):

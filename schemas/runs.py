@@ -36,6 +36,9 @@ class HandoffInput(BaseModel):
     payload: dict[str, Any]
     received_at: datetime
     sla_scale: float = Field(default=1.0, gt=0, description="Multiplies every SLA: tests and demos use seconds.")
+    contract_version: int | None = Field(
+        default=None, description="The contract version the trigger checked the payload against; None: the newest."
+    )
 
 
 class Delivery(BaseModel):

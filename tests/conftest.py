@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import psutil
@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from examples.restaurant import RestaurantApp, build_app
 from handoff.workers.server import temporal_binary
 from handoff.workers.testkit import HandoffKit, running_handoffs
 from handoff.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
@@ -93,7 +94,17 @@ def client(temporal_env: WorkflowEnvironment) -> Client:
 
 
 @pytest.fixture
-async def kit(client: Client, tmp_path: Path) -> AsyncIterator[HandoffKit]:
-    """A worker on a fresh task queue with its own ledger and systems; SLAs scaled to about a second."""
-    async with running_handoffs(client, tmp_path, sla_scale=SLA_SCALE) as running:
+def restaurant(tmp_path: Path) -> Iterator[RestaurantApp]:
+    """The example app (examples/restaurant) on systems of its own, which tests read to see what arrived."""
+    app = build_app(f"sqlite:///{tmp_path / 'restaurant.db'}")
+    try:
+        yield app
+    finally:
+        app.systems.dispose()
+
+
+@pytest.fixture
+async def kit(client: Client, restaurant: RestaurantApp, tmp_path: Path) -> AsyncIterator[HandoffKit]:
+    """A worker for the restaurant app on a fresh task queue with its own ledger; SLAs scaled to about a second."""
+    async with running_handoffs(client, restaurant, tmp_path, sla_scale=SLA_SCALE) as running:
         yield running

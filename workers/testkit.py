@@ -1,7 +1,8 @@
-"""The test kit: a real worker on a fresh task queue, a throwaway ledger and demo systems, and short-cuts to send
-events, decide cases and wait for stages. Handoff's own tests use it; so can a test of a new handoff.
+"""The test kit: a real worker for a user's app on a fresh task queue with a throwaway ledger, and short-cuts to
+send events, decide cases and wait for stages. Handoff's own tests use it, and so do users' (the pytest plugin,
+`handoff.workers.pytest_plugin`, gives it as the `handoff_kit` fixture).
 
-    async with running_handoffs(client, tmp_path, sla_scale=0.001) as kit:
+    async with running_handoffs(client, app, tmp_path, sla_scale=0.001) as kit:
         accepted = await kit.send("reservation.confirmed", payload)
         status = await kit.wait_for_stage(accepted.workflow_id, Stage.DELIVERED)
 """
@@ -21,31 +22,30 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from handoff.activities.ledger.tables import CaseRow
-from handoff.activities.systems import DemoSystems
 from handoff.schemas.cases import DecisionRequest, DecisionResult, ExceptionCase
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.runs import HandoffResult, HandoffStatus, Stage, TriggerAccepted
+from handoff.workers.app import Handoffs
 from handoff.workers.decisions import decide
 from handoff.workers.settings import Settings
 from handoff.workers.trigger import trigger
-from handoff.workers.worker import build_worker, open_ledger, open_systems
-from handoff.workflows.catalog import CATALOG
+from handoff.workers.worker import build_worker, open_ledger
 
 
 class HandoffKit:
-    """A running worker plus the ledger and systems it writes to."""
+    """A running worker for an app, plus the ledger it writes to."""
 
-    def __init__(self, client: Client, settings: Settings, ledger: Engine, systems: DemoSystems) -> None:
+    def __init__(self, client: Client, settings: Settings, app: Handoffs, ledger: Engine) -> None:
         self.client = client
         self.settings = settings
+        self.app = app
         self.ledger = ledger
-        self.systems = systems
 
     async def send(self, event: str, payload: Mapping[str, Any]) -> TriggerAccepted:
         """Trigger the event on this kit's task queue."""
         return await trigger(
             self.client,
-            CATALOG,
+            self.app.catalog,
             event,
             payload,
             task_queue=self.settings.task_queue,
@@ -124,9 +124,9 @@ class HandoffKit:
 
 @asynccontextmanager
 async def running_handoffs(
-    client: Client, directory: Path, *, sla_scale: float = 1.0, **settings: Any
+    client: Client, app: Handoffs, directory: Path, *, sla_scale: float = 1.0, **settings: Any
 ) -> AsyncIterator[HandoffKit]:
-    """Run a worker for the catalog on a fresh task queue, with its ledger and systems under `directory`."""
+    """Run a worker for `app` on a fresh task queue, with its ledger under `directory`."""
     config = Settings(
         home=directory,
         task_queue=f"handoff-test-{uuid.uuid4().hex[:8]}",
@@ -135,10 +135,8 @@ async def running_handoffs(
         **settings,
     )
     ledger = open_ledger(config)
-    systems = open_systems(config)
     try:
-        async with build_worker(client, config, ledger=ledger, systems=systems):
-            yield HandoffKit(client, config, ledger, systems)
+        async with build_worker(client, config, app, ledger=ledger):
+            yield HandoffKit(client, config, app, ledger)
     finally:
         ledger.dispose()
-        systems.dispose()

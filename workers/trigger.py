@@ -91,7 +91,13 @@ async def trigger(
     contract = contract_for(catalog, event)
     checked = checked_payload(contract, event, payload)
     workflow_id = workflow_id_for(contract, checked)
-    handoff_input = HandoffInput(event=event, payload=checked, received_at=datetime.now(UTC), sla_scale=sla_scale)
+    handoff_input = HandoffInput(
+        event=event,
+        payload=checked,
+        received_at=datetime.now(UTC),
+        sla_scale=sla_scale,
+        contract_version=contract.version,
+    )
     try:
         handle = await client.start_workflow(
             contract.name,

@@ -7,7 +7,8 @@
                             | SLA passes -> next group of the chain -> end of chain -> the contract's decision
 
 One dynamic workflow serves every contract: the workflow type is the contract's name (`reservation-to-pos`), so
-each handoff is its own workflow type in Temporal, and adding a handoff is adding a contract to the catalog.
+each handoff is its own workflow type in Temporal, and adding a handoff is adding a contract to the app. The run
+finds its contract among those the app's plugin registered (`registered.py`), at the version it was started with.
 Everything here is deterministic; every side effect (look-ups, deliveries, the ledger) is an activity.
 """
 
@@ -58,8 +59,8 @@ with workflow.unsafe.imports_passed_through():
     from handoff.schemas.rules import Lookup
     from handoff.schemas.runs import Delivery, HandoffInput, HandoffResult, HandoffStatus, Stage
     from handoff.workflows import search_attributes as sa
-    from handoff.workflows.catalog import CATALOG
     from handoff.workflows.refusals import describe_errors, refusal_for
+    from handoff.workflows.registered import registered
     from handoff.workflows.validation import evaluate
 
 LEDGER_TIMEOUT = timedelta(seconds=30)
@@ -89,7 +90,7 @@ class HandoffWorkflow:
     def __init__(self, args: Sequence[RawValue]) -> None:
         self._input = workflow.payload_converter().from_payload(args[0].payload, HandoffInput)
         self._handoff = workflow.info().workflow_type
-        self._contract: HandoffContract | None = next((c for c in CATALOG.contracts if c.name == self._handoff), None)
+        self._contract = registered(self._handoff, self._input.contract_version)
         self._payload = dict(self._input.payload)
         self._stage = Stage.RECEIVED
         self._cases: list[ExceptionCase] = []
@@ -105,7 +106,10 @@ class HandoffWorkflow:
     async def run(self, args: Sequence[RawValue]) -> HandoffResult:
         contract = self._contract
         if contract is None:
-            raise ApplicationError(f"No handoff named {self._handoff!r} in this worker's catalog.", non_retryable=True)
+            version = f" v{self._input.contract_version}" if self._input.contract_version else ""
+            raise ApplicationError(
+                f"No handoff named {self._handoff!r}{version} in this worker's app.", non_retryable=True
+            )
         await self._enter(Stage.VALIDATING, run=self._stamp(contract))
         misfit = _misfit(contract, self._payload)
         if misfit is not None:  # only a start that bypassed the edge's check gets here
@@ -293,7 +297,12 @@ class HandoffWorkflow:
                 handoff=self._handoff,
                 system=target.system,
                 fields=[
-                    SyncedField(path=path, name=target.target_name(path), value=value_at(self._payload, path))
+                    SyncedField(
+                        path=path,
+                        name=target.target_name(path),
+                        value=value_at(self._payload, path),
+                        transform=target.transforms.get(path),
+                    )
                     for path in target.fields
                 ],
                 source_of_truth=contract.source_of_truth,

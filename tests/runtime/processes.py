@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
+RESTAURANT_APP = "examples.restaurant:app"
 
 
 def free_port() -> int:
@@ -23,9 +24,11 @@ def free_port() -> int:
 
 
 def handoff_env(home: Path, temporal_address: str, task_queue: str, **extra: str) -> dict[str, str]:
-    """Environment for a `handoff` process: its own home (ledger, systems), this server, this task queue."""
+    """Environment for a `handoff` process: its own home (ledger, the restaurant's systems), this server, this task
+    queue, the restaurant app (its systems in `home / "restaurant.db"`)."""
     env = dict(os.environ)
     env.update(
+        HANDOFF_APP=RESTAURANT_APP,
         HANDOFF_HOME=str(home),
         HANDOFF_TEMPORAL_ADDRESS=temporal_address,
         HANDOFF_TASK_QUEUE=task_queue,

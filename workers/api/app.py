@@ -1,6 +1,6 @@
 """The FastAPI application: routes, error handlers, the body size limit, and a lifespan that connects.
 
-`create_app(settings)` connects to Temporal and opens the ledger when it starts; tests and embedding code pass
+`create_app(settings, app)` serves a user's app: it connects to Temporal and opens the ledger when it starts; tests and embedding code pass
 their own `client` and `ledger` instead (the app then leaves them open when it stops).
 """
 
@@ -19,6 +19,7 @@ from handoff.workers.api import cases, events, health, runs
 from handoff.workers.api.context import ApiContext
 from handoff.workers.api.errors import install_error_handlers
 from handoff.workers.api.limits import BodySizeLimit
+from handoff.workers.app import Handoffs
 from handoff.workers.client import connect
 from handoff.workers.settings import Settings
 from handoff.workers.worker import open_ledger
@@ -26,9 +27,11 @@ from handoff.workers.worker import open_ledger
 log = structlog.get_logger(__name__)
 
 
-def create_app(settings: Settings, *, client: Client | None = None, ledger: Engine | None = None) -> FastAPI:
-    """The Handoff API for these settings; connects to Temporal and opens the ledger on startup unless given."""
-    context = ApiContext(settings=settings, client=client, ledger=ledger)
+def create_app(
+    settings: Settings, app: Handoffs, *, client: Client | None = None, ledger: Engine | None = None
+) -> FastAPI:
+    """The Handoff API for `app`; connects to Temporal and opens the ledger on startup unless given."""
+    context = ApiContext(settings=settings, app=app, client=client, ledger=ledger)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -45,7 +48,7 @@ def create_app(settings: Settings, *, client: Client | None = None, ledger: Engi
                 context.ledger.dispose()
             log.info("api.stopped")
 
-    app = FastAPI(
+    api = FastAPI(
         title="Handoff",
         summary="Business handoffs as written contracts, run as durable Temporal workflows.",
         description=(
@@ -55,9 +58,9 @@ def create_app(settings: Settings, *, client: Client | None = None, ledger: Engi
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.state.context = context
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_payload_bytes)
-    install_error_handlers(app)
+    api.state.context = context
+    api.add_middleware(BodySizeLimit, max_bytes=settings.max_payload_bytes)
+    install_error_handlers(api)
     for module in (events, cases, runs, health):
-        app.include_router(module.router)
-    return app
+        api.include_router(module.router)
+    return api

@@ -1,4 +1,4 @@
-"""What every route needs, in one place: the settings, the Temporal client and the ledger engine.
+"""What every route needs, in one place: the settings, the user's app, the Temporal client and the ledger engine.
 
 The app's lifespan fills it in (connecting and opening what it was not given); routes receive it through the
 `api_context` dependency, so a test can hand the app the kit's own client and ledger.
@@ -13,12 +13,14 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from handoff.workers.api.errors import ApiProblem
+from handoff.workers.app import Handoffs
 from handoff.workers.settings import Settings
 
 
 @dataclass
 class ApiContext:
     settings: Settings
+    app: Handoffs
     client: Client | None = None
     ledger: Engine | None = None
 
@@ -28,6 +30,7 @@ class Ready:
     """The context once the lifespan has connected everything: no optional fields left."""
 
     settings: Settings
+    app: Handoffs
     client: Client
     ledger: Engine
 
@@ -37,4 +40,4 @@ def api_context(request: Request) -> Ready:
     context: ApiContext = request.app.state.context
     if context.client is None or context.ledger is None:
         raise ApiProblem(503, "The API is not connected to Temporal and the ledger yet; retry in a moment.")
-    return Ready(settings=context.settings, client=context.client, ledger=context.ledger)
+    return Ready(settings=context.settings, app=context.app, client=context.client, ledger=context.ledger)

@@ -17,13 +17,10 @@ from handoff.schemas.runs import TriggerAccepted
 from handoff.workers.api.context import Ready, api_context
 from handoff.workers.api.errors import ApiProblem, malformed_json
 from handoff.workers.trigger import PayloadInvalid, UnknownEvent, contract_for, trigger
-from handoff.workflows.catalog import CATALOG
 
 log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["events"])
-
-KNOWN_EVENTS = ", ".join(c.trigger.event for c in CATALOG.contracts if c.trigger)
 
 
 @router.post(
@@ -49,20 +46,20 @@ KNOWN_EVENTS = ", ".join(c.trigger.event for c in CATALOG.contracts if c.trigger
     },
 )
 async def send_event(
-    event: Annotated[str, Path(description=f"The event name: {KNOWN_EVENTS}.")],
+    event: Annotated[str, Path(description="The event name, as a handoff's trigger names it.")],
     request: Request,
     context: Annotated[Ready, Depends(api_context)],
 ) -> TriggerAccepted:
     """Check the payload against the event's trigger model and start the run; 202 with its workflow id."""
     try:
-        contract_for(CATALOG, event)
+        contract_for(context.app.catalog, event)
     except UnknownEvent as unknown:
         raise ApiProblem(404, f"{unknown}. Nothing was started.", kind="unknown-event") from None
     payload = _json_object(await request.body())
     try:
         accepted = await trigger(
             context.client,
-            CATALOG,
+            context.app.catalog,
             event,
             payload,
             task_queue=context.settings.task_queue,

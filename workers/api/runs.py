@@ -23,7 +23,6 @@ from handoff.schemas.report import Report
 from handoff.schemas.runs import HandoffStatus, Stage
 from handoff.workers.api.context import Ready, api_context
 from handoff.workers.api.errors import ApiProblem
-from handoff.workflows.catalog import CATALOG
 
 log = structlog.get_logger(__name__)
 
@@ -72,4 +71,4 @@ async def read_run(workflow_id: str, context: Annotated[Ready, Depends(api_conte
 
 @router.get("/report", response_model=Report, tags=["report"], summary="Each handoff's figures against its gain")
 async def read_report(context: Annotated[Ready, Depends(api_context)]) -> Report:
-    return await asyncio.to_thread(build_report, context.ledger, CATALOG.contracts)
+    return await asyncio.to_thread(build_report, context.ledger, context.app.catalog.contracts)

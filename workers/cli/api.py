@@ -12,7 +12,7 @@ import typer
 import uvicorn
 
 from handoff.workers.api import create_app
-from handoff.workers.cli.app import app
+from handoff.workers.cli.app import AppOption, app, load_user_app
 from handoff.workers.logs import configure_logging
 from handoff.workers.settings import load_settings
 
@@ -21,12 +21,14 @@ from handoff.workers.settings import load_settings
 def api_command(
     host: Annotated[str | None, typer.Option("--host", help="Bind address; default: HANDOFF_API_HOST.")] = None,
     port: Annotated[int | None, typer.Option("--port", help="Port; default: HANDOFF_API_PORT.")] = None,
+    app_spec: AppOption = None,
 ) -> None:
-    """Serve the HTTP API (OpenAPI at /docs) against the configured Temporal and ledger."""
+    """Serve the HTTP API (OpenAPI at /docs) for your app, against the configured Temporal and ledger."""
+    user_app = load_user_app(app_spec)
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, user_app),
         host=host or settings.api_host,
         port=port if port is not None else settings.api_port,
         log_config=None,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+from handoff.workers.app import APP_VARIABLE, Handoffs, load_app
 
 app = typer.Typer(
     name="handoff",
@@ -11,3 +15,28 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+AppOption = Annotated[
+    str | None,
+    typer.Option(
+        "--app",
+        metavar="MODULE:ATTR",
+        envvar=APP_VARIABLE,
+        show_envvar=True,
+        help="Your Handoffs object, imported from the current directory, e.g. myhandoffs:app.",
+    ),
+]
+"""The user's app, on every command that needs its contracts: `--app module:attr`, or HANDOFF_APP."""
+
+
+def load_user_app(spec: str | None) -> Handoffs:
+    """The app `--app` names; a usage error (exit 2) that says what was wrong otherwise."""
+    if not spec:
+        raise typer.BadParameter(
+            f"no app given: pass --app MODULE:ATTR (or set {APP_VARIABLE}), e.g. --app examples.restaurant:app",
+            param_hint="--app",
+        )
+    try:
+        return load_app(spec)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--app") from None

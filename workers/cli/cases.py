@@ -30,13 +30,12 @@ from handoff.schemas.contract import DecisionKind
 from handoff.schemas.report import HandoffReport, Report
 from handoff.schemas.runs import Stage
 from handoff.workers.api.runs import run_detail
-from handoff.workers.cli.app import app
+from handoff.workers.cli.app import AppOption, app, load_user_app
 from handoff.workers.client import connect
 from handoff.workers.decisions import DecisionRefused, decide, workflow_of_case
 from handoff.workers.logs import configure_logging
 from handoff.workers.settings import Settings, load_settings
 from handoff.workers.worker import open_ledger
-from handoff.workflows.catalog import CATALOG
 
 T = TypeVar("T")
 
@@ -235,10 +234,11 @@ def status(
 
 
 @app.command()
-def report(as_json: AsJson = False) -> None:
+def report(as_json: AsJson = False, app_spec: AppOption = None) -> None:
     """Each handoff's figures from the ledger, against the gain its contract declares."""
+    contracts = load_user_app(app_spec).catalog.contracts
     settings = _settings()
-    figures = _with_ledger(settings, lambda ledger: build_report(ledger, CATALOG.contracts))
+    figures = _with_ledger(settings, lambda ledger: build_report(ledger, contracts))
     if as_json:
         _print_json(TypeAdapter(Report), figures)
         return

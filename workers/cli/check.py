@@ -7,7 +7,6 @@ status is 0 only when every handoff is ready, so a pipeline can refuse to deploy
 
 from __future__ import annotations
 
-import importlib
 import json
 from typing import Annotated, Any
 
@@ -16,12 +15,8 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
-from handoff.schemas.contract import Catalog
 from handoff.schemas.findings import CatalogReadiness, ContractReadiness
-from handoff.workers.cli.app import app
-from handoff.workflows.readiness import check_catalog
-
-DEFAULT_CATALOG = "workflows.catalog:CATALOG"
+from handoff.workers.cli.app import AppOption, app, load_user_app
 
 
 @app.command()
@@ -29,36 +24,18 @@ def check(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the verdicts as JSON: one entry per handoff, with its findings.")
     ] = False,
-    catalog: Annotated[
-        str, typer.Option("--catalog", metavar="MODULE:ATTR", help="The catalog to check, as an importable name.")
-    ] = DEFAULT_CATALOG,
+    app_spec: AppOption = None,
 ) -> None:
-    """Check every contract in the catalog and say which handoffs are READY (exit 1 if any is not)."""
-    # known_checks / known_systems are left out here: the worker passes its systems' registries when it starts.
-    readiness = check_catalog(load_catalog(catalog))
+    """Check every contract of your app and say which handoffs are READY (exit 1 if any is not).
+
+    The same gate the worker runs at start, on the same app: look-ups, systems and transforms included.
+    """
+    readiness = load_user_app(app_spec).readiness()
     if as_json:
         typer.echo(json.dumps(readiness_as_json(readiness), indent=2))
     else:
         render(readiness, Console())
     raise typer.Exit(0 if readiness.ready else 1)
-
-
-def load_catalog(spec: str) -> Catalog:
-    """The `Catalog` named by `module:ATTR`; a usage error that says what was wrong otherwise."""
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise typer.BadParameter(
-            f"expected MODULE:ATTR, such as {DEFAULT_CATALOG}, got {spec!r}", param_hint="--catalog"
-        )
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as error:
-        raise typer.BadParameter(f"cannot import {module_name!r}: {error}", param_hint="--catalog") from error
-    catalog = getattr(module, attribute, None)
-    if not isinstance(catalog, Catalog):
-        found = "nothing" if catalog is None else type(catalog).__name__
-        raise typer.BadParameter(f"{spec} is {found}, not a Catalog", param_hint="--catalog")
-    return catalog
 
 
 def readiness_as_json(readiness: CatalogReadiness) -> list[dict[str, Any]]:

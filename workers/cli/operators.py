@@ -16,11 +16,10 @@ from rich.table import Table
 
 from handoff.activities.ledger.operators import OperatorProblem, add_operator, list_operators, operator_named
 from handoff.schemas.operators import Operator, OperatorAdded
-from handoff.workers.cli.app import app
+from handoff.workers.cli.app import AppOption, app, load_user_app
 from handoff.workers.cli.cases import quiet_logging
 from handoff.workers.settings import load_settings
 from handoff.workers.worker import open_ledger
-from handoff.workflows.catalog import CATALOG
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)  # messages keep their lines; the terminal wraps them
@@ -36,16 +35,18 @@ def add(
     name: Annotated[str, typer.Argument(help="The operator's name, one word: what `decide --as` takes.")],
     groups: Annotated[
         list[str],
-        typer.Option("--group", "-g", help="A group declared in the catalog. Repeatable.", show_default=False),
+        typer.Option("--group", "-g", help="A group your app declares. Repeatable.", show_default=False),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the operator and token as JSON.")] = False,
+    app_spec: AppOption = None,
 ) -> None:
     """Add an operator and print their API token, once: only its hash is stored."""
+    declared_groups = load_user_app(app_spec).catalog.group_names
     settings = load_settings()
     quiet_logging(settings)
     ledger = open_ledger(settings)
     try:
-        token = add_operator(ledger, name, groups, declared_groups=CATALOG.group_names)
+        token = add_operator(ledger, name, groups, declared_groups=declared_groups)
         operator = operator_named(ledger, name.strip())
     except OperatorProblem as problem:
         errors.print(f"{problem} Nothing was added.")

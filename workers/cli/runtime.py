@@ -1,4 +1,4 @@
-"""`handoff server`, `handoff worker`, `handoff trigger`: the processes of the runtime, from the command line."""
+"""`handoff server`, `worker`, `up`, `trigger`: the processes of the runtime, from the command line."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from handoff.workers.cli.app import app
+from handoff.workers.app import AppNotReady
+from handoff.workers.cli.app import AppOption, app, load_user_app
 from handoff.workers.client import connect
 from handoff.workers.logs import configure_logging
 from handoff.workers.server import server_command
 from handoff.workers.settings import load_settings
 from handoff.workers.trigger import PayloadInvalid, UnknownEvent, trigger
-from handoff.workers.worker import CatalogNotReady, serve
-from handoff.workflows.catalog import CATALOG
+from handoff.workers.up import up as run_up
+from handoff.workers.worker import serve
 
 console = Console()
 errors = Console(stderr=True)
@@ -48,15 +49,32 @@ def server() -> None:
 
 
 @app.command()
-def worker() -> None:
-    """Run a worker for every handoff in the catalog. Refuses to start if a contract is not ready."""
+def worker(app_spec: AppOption = None) -> None:
+    """Run a worker for every handoff of your app. Refuses to start if a contract is not ready."""
+    user_app = load_user_app(app_spec)
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     try:
-        asyncio.run(serve(settings))
-    except CatalogNotReady as not_ready:
+        asyncio.run(serve(settings, user_app))
+    except AppNotReady as not_ready:
         errors.print(str(not_ready))
         raise typer.Exit(2) from None
+
+
+@app.command()
+def up(app_spec: AppOption = None) -> None:
+    """Start the embedded Temporal server, a worker and the API for your app; Ctrl-C stops all three."""
+    user_app = load_user_app(app_spec)
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        asyncio.run(run_up(settings, user_app, announce=console.print))
+    except AppNotReady as not_ready:
+        errors.print(str(not_ready))
+        raise typer.Exit(2) from None
+    except RuntimeError as failed:
+        errors.print(f"handoff up failed: {failed}")
+        raise typer.Exit(1) from None
 
 
 @app.command(name="trigger")
@@ -64,8 +82,10 @@ def trigger_command(
     event: Annotated[str, typer.Argument(help="The event name, e.g. reservation.confirmed.")],
     payload: Annotated[str, typer.Option("--payload", "-p", help="A JSON file with the payload, or - for stdin.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the answer as JSON.")] = False,
+    app_spec: AppOption = None,
 ) -> None:
     """Send one event: start its handoff's run (or find the run this event already started) and print its id."""
+    user_app = load_user_app(app_spec)
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
     text = sys.stdin.read() if payload == "-" else _read(Path(payload))
@@ -81,7 +101,7 @@ def trigger_command(
     async def send() -> None:
         client = await connect(settings)
         accepted = await trigger(
-            client, CATALOG, event, body, task_queue=settings.task_queue, sla_scale=settings.sla_scale
+            client, user_app.catalog, event, body, task_queue=settings.task_queue, sla_scale=settings.sla_scale
         )
         if as_json:
             console.print_json(accepted.model_dump_json())

@@ -1,13 +1,15 @@
-"""The one interface every business system is reached through, so a demo table can be swapped for a real API.
+"""The one interface every business system is reached through: a user's adapter, registered with `app.system`.
 
 Delivery calls `write` once per run and target system, keyed by the run's workflow id; a retried activity calls it
-again with the same key, so `write` must be idempotent. The errors here are the system refusing the data: retrying
-cannot fix them, so the delivery activity should report them as non-retryable.
+again with the same key, so `write` must be idempotent (an upsert by key, or an idempotency key the system's API
+honours). `write` may be a plain or an async method: a real API is best reached with an async HTTP client. The
+errors here are the system refusing the data: retrying cannot fix them, so delivery reports them as non-retryable
+and the run fails with their message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -22,22 +24,15 @@ class WriteOutcome(StrEnum):
 
 
 class SystemAdapter(Protocol):
-    """A business system, as delivery sees it: write a record once, read it back."""
+    """A business system, as delivery sees it: write a record once. (Reading it back is optional: `read`.)"""
 
-    system: str
-    """The system's name, as contracts spell it in `source_of_truth` and `SyncTarget.system`."""
-
-    def write(self, record_key: str, fields: Mapping[str, Any]) -> WriteOutcome:
+    def write(self, record_key: str, fields: Mapping[str, Any]) -> WriteOutcome | Awaitable[WriteOutcome]:
         """Store `fields` under `record_key` unless a record with that key exists.
 
         Raises:
             UnknownField: a field the system has no place for.
             InvalidFieldValue: a value the system cannot store in its field.
         """
-        ...
-
-    def read(self, record_key: str) -> dict[str, Any] | None:
-        """The record written under `record_key`, or None when there is none."""
         ...
 
 

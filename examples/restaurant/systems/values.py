@@ -13,8 +13,8 @@ from typing import Any
 
 from sqlalchemy import JSON, Boolean, Column, Date, Float, Integer, String
 
-from handoff.activities.systems.adapter import InvalidFieldValue
-from handoff.activities.systems.tables import UtcDateTime
+from examples.restaurant.systems.tables import UtcDateTime
+from handoff import InvalidFieldValue
 
 
 def to_column(system: str, column: Column[Any], value: Any) -> Any:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from handoff.activities.systems.tables import INVOICING_BLOCKED_ACCOUNTS, KITCHEN_MENU, POS_FLOOR_TABLES
+from examples.restaurant.systems.tables import INVOICING_BLOCKED_ACCOUNTS, KITCHEN_MENU, POS_FLOOR_TABLES
 
 Check = Callable[[Connection, Any], bool]
 """A look-up: the value of the rule's field in, whether it holds out."""

@@ -1,6 +1,10 @@
-"""`handoff demo`: the whole story on this machine, from nothing, in about a minute.
+"""The restaurant demo (`make demo`): the whole story on this machine, from nothing, in about a minute.
 
-It starts the embedded Temporal server, a worker and the HTTP API as real processes, registers the operators,
+    python -m examples.restaurant.demo [--home .handoff/demo]
+
+
+It starts the embedded Temporal server, a worker and the HTTP API for this app as real processes (`handoff server`,
+`handoff worker --app examples.restaurant:app`, `handoff api --app ...`), registers the operators,
 sends ~50 events through the API (some bad, some repeated, two malformed), shows the open cases, decides them as
 their owners (after one refused attempt by a non-owner), prints the report, and stops everything it started.
 Any step that does not go as it should makes the demo exit non-zero.
@@ -8,6 +12,8 @@ Any step that does not go as it should makes the demo exit non-zero.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
 import shutil
 import signal
@@ -24,11 +30,10 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from handoff.activities.ledger.database import make_engine
-from handoff.activities.ledger.migrate import upgrade
-from handoff.activities.ledger.operators import add_operator
-from handoff.workers.demo_events import DemoEvent, demo_events
-from handoff.workflows.catalog import CATALOG
+from examples.restaurant import app
+from examples.restaurant.demo_events import DemoEvent, demo_events
+
+APP = "examples.restaurant:app"
 
 console = Console()
 
@@ -42,11 +47,10 @@ OPERATORS = {
 OWNER_OF = {"reservation-to-pos": "hana", "lead-to-invoice": "sam", "order-to-kitchen": "kai"}
 
 KEEP_EXPLORING = """
-Everything the demo started is stopped. To keep exploring, start the stack and leave it running, each in a terminal:
-  handoff server    the Temporal server; its UI on http://127.0.0.1:8233
-  handoff worker    runs the handoffs
-  handoff api       the HTTP API; its OpenAPI docs on http://127.0.0.1:8000/docs
-then `handoff trigger`, `handoff cases`, `handoff decide` (each has --help)."""
+Everything the demo started is stopped. To keep exploring, start the stack and leave it running (Ctrl-C stops it):
+  .venv/bin/handoff up --app examples.restaurant:app
+It prints the addresses of the API, its OpenAPI docs and the Temporal UI; then try `handoff trigger`,
+`handoff cases` and `handoff decide` (each has --help)."""
 
 
 class DemoFailed(Exception):
@@ -89,6 +93,19 @@ def _process(name: str, args: list[str], env: dict[str, str], logs: Path) -> Ite
         console.print(f"  stopped {name} (exit {process.returncode})")
 
 
+def _add_operator(name: str, groups: tuple[str, ...], env: dict[str, str]) -> str:
+    """`handoff operators add`, as an administrator would; the operator's API token."""
+    handoff = str(Path(sys.executable).parent / "handoff")
+    group_args = [arg for group in groups for arg in ("--group", group)]
+    done = subprocess.run(
+        [handoff, "operators", "add", name, *group_args, "--json"], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise DemoFailed(f"`handoff operators add {name}` failed: {done.stderr.strip()}")
+    token: str = json.loads(done.stdout)["token"]
+    return token
+
+
 def run_demo(home: Path) -> None:
     """Run the demo with its state under `home` (wiped first, so every run tells the same story)."""
     shutil.rmtree(home, ignore_errors=True)
@@ -104,19 +121,15 @@ def run_demo(home: Path) -> None:
         HANDOFF_API_PORT=str(api),
         HANDOFF_LOG_FORMAT="json",
         HANDOFF_GRACEFUL_SHUTDOWN_SECONDS="5",
+        HANDOFF_APP=APP,
+        RESTAURANT_DATABASE_URL=f"sqlite:///{home / 'restaurant.db'}",
     )
     console.rule("[bold]Handoff demo")
     with ExitStack() as stack:
         console.print("[bold]1. Start the embedded Temporal server, a worker and the API")
         stack.enter_context(_process("server", ["server"], env, logs))
         _wait_for_port(grpc, "the Temporal server")
-        ledger = make_engine(f"sqlite:///{home / 'ledger.db'}")
-        upgrade(ledger)
-        tokens = {
-            name: add_operator(ledger, name, groups, declared_groups=CATALOG.group_names)
-            for name, groups in OPERATORS.items()
-        }
-        ledger.dispose()
+        tokens = {name: _add_operator(name, groups, env) for name, groups in OPERATORS.items()}
         stack.enter_context(_process("worker", ["worker"], env, logs))
         stack.enter_context(_process("api", ["api"], env, logs))
         _wait_for_port(api, "the API")
@@ -171,7 +184,7 @@ def _wait_healthy(http: httpx.Client) -> None:
 
 
 def _workflow_id(event: DemoEvent) -> str:
-    contract = CATALOG.for_event(event.event)
+    contract = app.catalog.for_event(event.event)
     assert contract.trigger is not None and contract.trigger.dedupe_key is not None
     entity, field = contract.trigger.dedupe_key.split(".", 1)
     return f"{contract.name}/{event.payload[entity][field]}"
@@ -284,3 +297,18 @@ def _expect(response: httpx.Response, status: int) -> Any:
             f"{response.request.method} {response.request.url.path}: {response.status_code} {response.text}"
         )
     return response.json()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="The restaurant demo, end to end, then everything stopped.")
+    parser.add_argument("--home", type=Path, default=Path(".handoff/demo"), help="Its state (wiped first).")
+    arguments = parser.parse_args()
+    try:
+        run_demo(arguments.home)
+    except DemoFailed as failed:
+        Console(stderr=True).print(f"[bold red]The demo failed:[/] {failed}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

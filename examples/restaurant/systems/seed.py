@@ -13,8 +13,8 @@ import structlog
 from sqlalchemy import Engine, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 
-from handoff.activities.systems.adapter import SystemAdapter
-from handoff.activities.systems.tables import INVOICING_BLOCKED_ACCOUNTS, KITCHEN_MENU, POS_FLOOR_TABLES
+from examples.restaurant.systems.tables import INVOICING_BLOCKED_ACCOUNTS, KITCHEN_MENU, POS_FLOOR_TABLES
+from handoff import SystemAdapter
 
 log = structlog.get_logger(__name__)
 

@@ -1,16 +1,16 @@
-"""The demo business systems: real SQL tables in one database, each behind a `SystemAdapter`, plus their look-ups.
+"""The restaurant's business systems: real SQL tables in one database, each behind an adapter, plus look-ups.
 
-The demo and the tests deliver into these; a deployment replaces an adapter with one that calls the real system's
-API. Every method blocks (SQLAlchemy Core on a synchronous driver): activities call them through `asyncio.to_thread`,
-so the engine is shared across threads.
+A real deployment would call each system's API; here they are tables, so the demo and the tests can see what
+arrived. Every method blocks (SQLAlchemy Core on a synchronous driver): Handoff runs plain adapters and look-ups in
+a thread, so the engine is shared across threads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import structlog
@@ -19,11 +19,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.pool import StaticPool
 
-from handoff.activities.systems.adapter import SystemAdapter, UnknownField, WriteOutcome
-from handoff.activities.systems.checks import CHECKS
-from handoff.activities.systems.seed import seed
-from handoff.activities.systems.tables import KEY_COLUMNS, METADATA, SYSTEM_TABLES
-from handoff.activities.systems.values import to_column
+from examples.restaurant.systems.checks import CHECKS
+from examples.restaurant.systems.seed import seed
+from examples.restaurant.systems.tables import KEY_COLUMNS, METADATA, SYSTEM_TABLES
+from examples.restaurant.systems.values import to_column
+from handoff import SystemAdapter, UnknownField, WriteOutcome
 
 log = structlog.get_logger(__name__)
 
@@ -97,64 +97,72 @@ def _present(row: Row[Any]) -> dict[str, Any]:
     return {name: value for name, value in row._mapping.items() if value is not None}
 
 
-class DemoSystems:
-    """The seven demo business systems in one database: adapters to deliver into, look-ups to validate against."""
+class RestaurantSystems:
+    """The seven demo systems in one database: adapters to deliver into, look-ups to validate against.
 
-    known_systems: frozenset[str] = frozenset(SYSTEM_TABLES)
-    known_checks: frozenset[str] = frozenset(CHECKS)
+    Nothing touches the database until the first write or look-up: `handoff check` imports the app without a
+    database; the worker creates the tables and the reference data (idempotently) when it first needs them.
+    """
 
     def __init__(self, url: str) -> None:
-        """Connect to `url` (any SQLAlchemy URL) and create the systems' tables that are missing."""
         self._engine = create_systems_engine(url)
-        try:
-            _create_tables(self._engine)
-        except BaseException:
-            self._engine.dispose()
-            raise
-        self._adapters = {system: TableAdapter(system, self._engine, table) for system, table in SYSTEM_TABLES.items()}
+        self._tables = {system: TableAdapter(system, self._engine, table) for system, table in SYSTEM_TABLES.items()}
+        self._prepared = False
+        self._lock = threading.Lock()
 
-    def seed(self) -> None:
-        """Add the demo data that is missing (floor plan, menu, blocked accounts, a few source rows)."""
-        seed(self._engine, self._adapters)
+    def prepare(self) -> None:
+        """Create the systems' tables and add the demo data that is missing (once per process)."""
+        with self._lock:
+            if not self._prepared:
+                _create_tables(self._engine)
+                seed(self._engine, self._tables)
+                self._prepared = True
 
     def adapter(self, system: str) -> SystemAdapter:
-        """The adapter of `system`; a `KeyError` that lists the known systems otherwise."""
-        return self._table_adapter(system)
+        """The adapter the app registers for `system`."""
+        return _PreparedTable(self, self._tables[system])
 
-    def check(self, name: str, value: Any) -> bool:
-        """Run the look-up `name` on `value`; a `KeyError` that lists the known checks for an unknown name."""
-        try:
-            look_up = CHECKS[name]
-        except KeyError:
-            raise KeyError(f"no look-up check named {name!r} in the demo systems (known: {_listed(CHECKS)})") from None
-        with self._engine.connect() as connection:
-            holds = look_up(connection, value)
-        log.debug("systems.check", check=name, value=value, holds=holds)
-        return holds
+    def look_up(self, name: str) -> Callable[[Any], bool]:
+        """The look-up `name` as the app registers it: value in, whether it holds out."""
+        check = CHECKS[name]
+
+        def look_up(value: Any) -> bool:
+            self.prepare()
+            with self._engine.connect() as connection:
+                holds = check(connection, value)
+            log.debug("systems.check", check=name, value=value, holds=holds)
+            return holds
+
+        return look_up
 
     def rows(self, system: str) -> list[dict[str, Any]]:
         """Every row `system` holds, oldest first: for tests and for the demo to show what arrived."""
-        return self._table_adapter(system).rows()
+        self.prepare()
+        return self._tables[system].rows()
 
     def dispose(self) -> None:
         """Close every pooled connection."""
         self._engine.dispose()
 
-    def __enter__(self) -> DemoSystems:
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.dispose()
+class _PreparedTable:
+    """A table's adapter that makes sure the systems exist before it writes or reads."""
 
-    def _table_adapter(self, system: str) -> TableAdapter:
-        try:
-            return self._adapters[system]
-        except KeyError:
-            raise KeyError(
-                f"no system named {system!r} in the demo systems (known: {_listed(SYSTEM_TABLES)})"
-            ) from None
+    def __init__(self, systems: RestaurantSystems, table: TableAdapter) -> None:
+        self._systems = systems
+        self._table = table
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return self._table.fields
+
+    def write(self, record_key: str, fields: Mapping[str, Any]) -> WriteOutcome:
+        self._systems.prepare()
+        return self._table.write(record_key, fields)
+
+    def read(self, record_key: str) -> dict[str, Any] | None:
+        self._systems.prepare()
+        return self._table.read(record_key)
 
 
 def create_systems_engine(url: str) -> Engine:
@@ -189,7 +197,3 @@ def _create_tables(engine: Engine) -> None:
     except (OperationalError, ProgrammingError):
         # Two processes starting at once (worker and API) may both find a table missing; the loser looks again.
         METADATA.create_all(engine)
-
-
-def _listed(names: Iterable[str]) -> str:
-    return ", ".join(sorted(names))

@@ -9,18 +9,25 @@ from datetime import date, timedelta
 
 from pydantic import BaseModel, Field
 
-from handoff.schemas.contract import (
+from examples.restaurant.groups import FINANCE, SALES_OPS
+from handoff import (
+    Compare,
     DecisionKind,
     ExceptionPolicy,
     Gain,
     HandoffContract,
+    Lookup,
+    Max,
     Measure,
+    Min,
+    OneOf,
+    Pattern,
+    Required,
     Sync,
     SyncTarget,
     Trigger,
+    When,
 )
-from handoff.schemas.rules import Compare, Lookup, Max, Min, OneOf, Pattern, Required, When
-from handoff.workflows.catalog.groups import FINANCE, SALES_OPS
 
 
 class Deal(BaseModel):

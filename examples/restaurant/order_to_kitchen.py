@@ -9,18 +9,24 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-from handoff.schemas.contract import (
+from examples.restaurant.groups import KITCHEN_LEADS, RESTAURANT_MANAGERS
+from handoff import (
+    Compare,
     DecisionKind,
     ExceptionPolicy,
     Gain,
     HandoffContract,
+    Lookup,
+    Max,
     Measure,
+    Min,
+    OneOf,
+    Required,
     Sync,
     SyncTarget,
     Trigger,
+    When,
 )
-from handoff.schemas.rules import Compare, Lookup, Max, Min, OneOf, Required, When
-from handoff.workflows.catalog.groups import KITCHEN_LEADS, RESTAURANT_MANAGERS
 
 
 class OrderLine(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from handoff.schemas.contract import OperatorGroup
+from handoff import OperatorGroup
 
 FRONT_OF_HOUSE = OperatorGroup(name="front-of-house", description="Hosts who run the floor and the reservation book.")
 RESTAURANT_MANAGERS = OperatorGroup(name="restaurant-managers", description="Shift managers; take escalations.")

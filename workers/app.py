@@ -1,0 +1,187 @@
+"""`Handoffs`: the one object through which a user's package brings its handoffs to the engine.
+
+    app = Handoffs(groups=[OperatorGroup(name="front-desk")])
+    app.source("scheduling")                       # sends events, owns records; Handoff never writes to it
+    app.system("billing", BillingAdapter())        # a target, reached through the user's adapter
+
+    @app.lookup("scheduling.dentist_exists")       # sync or async; gets the field's value
+    def dentist_exists(value: str) -> bool: ...
+
+    app.add(CONTRACT)
+    Worker(client, task_queue="handoffs", plugins=[app.plugin()])
+
+Every entry point (`handoff check|worker|api|... --app module:attr`) loads this object, and the readiness gate
+checks its contracts against what it registers, so `handoff check` and the worker always agree.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from handoff.activities.adapter import SystemAdapter
+from handoff.activities.user_code import call
+from handoff.schemas.contract import Catalog, HandoffContract, OperatorGroup
+from handoff.schemas.findings import CatalogReadiness, Registries
+from handoff.workflows.readiness import check_catalog
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from handoff.workers.plugin import HandoffPlugin
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+APP_VARIABLE = "HANDOFF_APP"
+
+
+class AppNotReady(Exception):
+    """A contract of the app is not ready; the worker will not run it. Carries the gate's findings."""
+
+    def __init__(self, readiness: CatalogReadiness) -> None:
+        self.readiness = readiness
+        lines = [f"{f.contract}: [{f.kind.value}] {f.subject}: {f.message}" for f in readiness.findings]
+        super().__init__("The app is not ready; the worker refuses to start:\n" + "\n".join(lines))
+
+
+class Handoffs:
+    """A user's handoffs: contracts, operator groups, systems with their adapters, look-ups and transforms."""
+
+    def __init__(self, *, groups: Iterable[OperatorGroup] = (), contracts: Iterable[HandoffContract] = ()) -> None:
+        self._groups: list[OperatorGroup] = list(groups)
+        self._contracts: list[HandoffContract] = []
+        self._sources: set[str] = set()
+        self._adapters: dict[str, SystemAdapter] = {}
+        self._lookups: dict[str, Callable[[Any], Any]] = {}
+        self._transforms: dict[str, Callable[[Any], Any]] = {}
+        self.add(*contracts)
+
+    # -- what a user registers ----------------------------------------------------------------------------------------
+
+    def add(self, *contracts: HandoffContract) -> None:
+        """Run these contracts. Each name once: a rule change is a new version of the same contract."""
+        for contract in contracts:
+            if any(known.name == contract.name for known in self._contracts):
+                raise ValueError(f"the app already has a handoff named {contract.name!r}")
+            self._contracts.append(contract)
+
+    def group(self, group: OperatorGroup) -> None:
+        """Declare an operator group that contracts may name as exception owner or escalation step."""
+        self._groups.append(group)
+
+    def source(self, name: str) -> None:
+        """A system that sends events and owns records, which Handoff never writes to: it needs no adapter."""
+        self._sources.add(name)
+
+    def system(self, name: str, adapter: SystemAdapter) -> None:
+        """A target system and the adapter that writes to it (idempotently, by record key)."""
+        if not callable(getattr(adapter, "write", None)):
+            raise TypeError(f"the adapter for {name!r} has no write(record_key, fields) method")
+        self._adapters[name] = adapter
+
+    def lookup(self, name: str) -> Callable[[F], F]:
+        """Register a look-up a `Lookup` rule may name: `fn(value) -> bool`, sync or async; True means it holds."""
+        return self._registrar(self._lookups, name)
+
+    def transform(self, name: str) -> Callable[[F], F]:
+        """Register a conversion a `SyncTarget` may apply to a field: `fn(value) -> value`, sync or async."""
+        return self._registrar(self._transforms, name)
+
+    @staticmethod
+    def _registrar(into: dict[str, Callable[[Any], Any]], name: str) -> Callable[[F], F]:
+        def register(function: F) -> F:
+            into[name] = function
+            return function
+
+        return register
+
+    # -- what the engine reads ----------------------------------------------------------------------------------------
+
+    @property
+    def catalog(self) -> Catalog:
+        return Catalog(groups=tuple(self._groups), contracts=tuple(self._contracts))
+
+    @property
+    def registries(self) -> Registries:
+        return Registries(
+            lookups=frozenset(self._lookups),
+            sources=frozenset(self._sources),
+            targets=frozenset(self._adapters),
+            transforms=frozenset(self._transforms),
+        )
+
+    def readiness(self) -> CatalogReadiness:
+        """The readiness gate on every contract, against what this app registers: `handoff check` and the worker."""
+        return check_catalog(self.catalog, registries=self.registries)
+
+    def raise_unless_ready(self) -> None:
+        readiness = self.readiness()
+        if not readiness.ready:
+            raise AppNotReady(readiness)
+
+    def adapter(self, system: str) -> SystemAdapter:
+        """The adapter registered for `system`; a `KeyError` that lists the known ones otherwise."""
+        try:
+            return self._adapters[system]
+        except KeyError:
+            raise KeyError(f"the app has no adapter for the system {system!r}{_known(self._adapters)}") from None
+
+    async def check(self, name: str, value: Any) -> bool:
+        """Run the look-up `name` on `value`."""
+        try:
+            look_up = self._lookups[name]
+        except KeyError:
+            raise KeyError(f"the app registers no look-up named {name!r}{_known(self._lookups)}") from None
+        return bool(await call(look_up, value))
+
+    async def transformed(self, name: str, value: Any) -> Any:
+        """Apply the transform `name` to `value`."""
+        try:
+            transform = self._transforms[name]
+        except KeyError:
+            raise KeyError(f"the app registers no transform named {name!r}{_known(self._transforms)}") from None
+        return await call(transform, value)
+
+    def plugin(self, *, ledger: Engine | str | None = None, pause_after_write: float = 0.0) -> HandoffPlugin:
+        """A Temporal plugin for any `Worker` (and `Client`): the handoff workflow and activities for this app.
+
+        Args:
+            ledger: the ledger's engine (the caller keeps it), or its URL; default: `HANDOFF_DATABASE_URL`, else
+                SQLite under `HANDOFF_HOME`.
+            pause_after_write: tests only: a pause between a delivery's write and its acknowledgement.
+        """
+        from handoff.workers.plugin import HandoffPlugin
+
+        return HandoffPlugin(self, ledger=ledger, pause_after_write=pause_after_write)
+
+
+def load_app(spec: str) -> Handoffs:
+    """The `Handoffs` named by `module:attribute`, imported from the current directory as uvicorn does.
+
+    Raises:
+        ValueError: the spec is malformed, the module cannot be imported, or the attribute is not a `Handoffs`.
+    """
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"expected MODULE:ATTRIBUTE, such as myhandoffs:app, got {spec!r}")
+    if str(Path.cwd()) not in sys.path and "" not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"cannot import {module_name!r}: {error}") from error
+    found = getattr(module, attribute, None)
+    if not isinstance(found, Handoffs):
+        what = "nothing" if found is None else f"a {type(found).__name__}"
+        raise ValueError(f"{spec} is {what}, not a handoff.Handoffs")
+    return found
+
+
+def _known(names: Sequence[str] | dict[str, Any]) -> str:
+    listed = sorted(names)
+    if not listed:
+        return " (it registers none)"
+    return f" (known: {', '.join(listed)})"

@@ -1,0 +1,92 @@
+"""The app's Temporal plugin: Handoff joins any `Worker` the way temporalio's own integrations do.
+
+    worker = Worker(client, task_queue="handoffs", plugins=[app.plugin()])
+
+It adds the handoff workflow, the activities (look-ups, deliveries, ledger writes) bound to the app and the ledger,
+the logging interceptor, and the pydantic data converter for a `Client` built with it. When a worker is built it
+runs the readiness gate (an app that is not ready never polls) and registers the app's contracts for the workflow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.plugin import SimplePlugin
+from temporalio.worker import ReplayerConfig, WorkerConfig
+
+from handoff.activities.delivery import DeliveryActivities
+from handoff.activities.ledger.activities import LedgerActivities
+from handoff.activities.ledger.database import create_schema, make_engine
+from handoff.activities.validation import ValidationActivities
+from handoff.workers.interceptors import LoggingContextInterceptor
+from handoff.workers.settings import load_settings
+from handoff.workflows.handoff import HandoffWorkflow
+from handoff.workflows.registered import register
+
+if TYPE_CHECKING:
+    from handoff.workers.app import Handoffs
+
+
+class HandoffPlugin(SimplePlugin):
+    """Handoff's workflow and activities for one app, on one ledger."""
+
+    def __init__(self, app: Handoffs, *, ledger: Engine | str | None = None, pause_after_write: float = 0.0) -> None:
+        self._app = app
+        # A ledger given as an engine belongs to the caller; one made here from a URL is migrated and disposed here.
+        self._owns_ledger = not isinstance(ledger, Engine)
+        self._ledger = ledger if isinstance(ledger, Engine) else make_engine(ledger or load_settings().ledger_url)
+        recorder = LedgerActivities(self._ledger)
+        validation = ValidationActivities(app)
+        delivery = DeliveryActivities(app, self._ledger, pause_after_write=pause_after_write)
+        super().__init__(
+            "handoff",
+            data_converter=pydantic_data_converter,
+            interceptors=[LoggingContextInterceptor()],
+            workflows=[HandoffWorkflow],
+            activities=[
+                recorder.record_stage_change,
+                recorder.record_escalation,
+                recorder.record_refusal,
+                validation.run_lookups,
+                delivery.deliver,
+            ],
+            run_context=self._ledger_open,
+        )
+
+    def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
+        """Refuse an app that is not ready, or a client that cannot carry Handoff's payloads; register the contracts."""
+        self._app.raise_unless_ready()
+        client = config.get("client")
+        if client is not None and client.data_converter.payload_converter_class is not (
+            pydantic_data_converter.payload_converter_class
+        ):
+            raise TypeError(
+                "Handoff's payloads are pydantic models: connect the client with "
+                "`Client.connect(..., plugins=[app.plugin()])` or `data_converter=pydantic_data_converter`."
+            )
+        self._register_contracts()
+        return super().configure_worker(config)
+
+    def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
+        """A replayer needs the app's contracts as much as a worker does."""
+        self._register_contracts()
+        return super().configure_replayer(config)
+
+    def _register_contracts(self) -> None:
+        for contract in self._app.catalog.contracts:
+            register(contract)
+
+    @asynccontextmanager
+    async def _ledger_open(self) -> AsyncIterator[None]:
+        if self._owns_ledger:
+            await asyncio.to_thread(create_schema, self._ledger)
+        try:
+            yield
+        finally:
+            if self._owns_ledger:
+                self._ledger.dispose()
