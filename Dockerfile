@@ -45,6 +45,9 @@ RUN groupadd --system --gid 10001 handoff \
     && chown -R handoff:handoff /app
 
 COPY --from=builder /opt/venv /opt/venv
+# The restaurant example, the default HANDOFF_APP of docker-compose.yml. A user's image is `FROM` this one plus
+# their own package (`COPY myhandoffs /app/myhandoffs`, HANDOFF_APP=myhandoffs:app): apps import from /app.
+COPY --chown=10001:10001 examples /app/examples
 
 WORKDIR /app
 # Numeric, so a platform can verify it is not root without reading /etc/passwd (Kubernetes runAsNonRoot).

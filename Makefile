@@ -3,12 +3,17 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The example user package the demo runs; `handoff up --app $(APP)` explores it.
+APP := examples.restaurant:app
 
-.PHONY: test demo bench lint install clean
+.PHONY: test demo up bench lint install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The distribution was called `handoff` before it became `temporal-handoff`: an old editable install of it
+	# would keep the bare folder names importable. Nothing else in this venv is called that.
+	-$(BIN)/python -m pip uninstall --quiet --yes handoff 2>/dev/null
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
@@ -22,8 +27,11 @@ test: lint
 	$(BIN)/pytest
 
 demo: $(STAMP)
-	$(BIN)/handoff check
-	$(BIN)/handoff demo
+	$(BIN)/handoff check --app $(APP)
+	$(BIN)/python -m examples.restaurant.demo
+
+up: $(STAMP)
+	$(BIN)/handoff up --app $(APP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

@@ -1,1 +1,1 @@
-"""All I/O: validation look-ups, writes to business systems (idempotent), and the ledger."""
+"""All I/O: look-ups and writes through the adapters an app registers (idempotent), and the ledger."""

@@ -27,7 +27,7 @@ class ValidationActivities:
 
     @activity.defn(name=RUN_LOOKUPS)
     async def run_lookups(self, request: LookupRequest) -> LookupResult:
-        violations = []
+        violations, failed = [], []
         for lookup in request.checks:
             passed = await self._provider.check(lookup.check, lookup.value)
             log.info(
@@ -38,9 +38,11 @@ class ValidationActivities:
                 passed=passed,
             )
             if not passed:
+                failed.append(lookup.rule)
+            if not passed and not lookup.nested:
                 violations.append(
                     Violation(
                         rule=lookup.rule, kind="lookup", field=lookup.field, value=lookup.value, reason=lookup.reason
                     )
                 )
-        return LookupResult(violations=violations)
+        return LookupResult(violations=violations, failed=failed)

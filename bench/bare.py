@@ -21,11 +21,11 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client
 
+    from examples.restaurant.reservation_to_pos import ReservationConfirmed
     from handoff.schemas.activities import RunStamp, StageChange
     from handoff.schemas.cases import CaseStatus, DecisionRecord, DecisionRequest, ExceptionCase, RefusalKind, Violation
     from handoff.schemas.contract import DecisionKind
     from handoff.schemas.runs import Stage
-    from handoff.workflows.catalog.reservation_to_pos import ReservationConfirmed
 
     from bare_activities import (
         BareActivities,

@@ -4,8 +4,9 @@ Written the way temporalio/samples-python writes a workflow's companions (`activ
 one pydantic model per input and result, activities as methods of a class that receives its dependencies.
 
 The activities do exactly the work Handoff's do, through the same code: the ledger write is
-`activities.ledger.writes.record_stage_change` (same SQLite tables, same records), the look-up is
-`DemoSystems.check("pos.table_exists")`, the delivery is the POS adapter's `write` plus `writes.record_delivery`.
+`activities.ledger.writes.record_stage_change` (same SQLite tables, same records), the look-up is the restaurant
+systems' `pos.table_exists` (the function its app registers), the delivery is the POS adapter's `write` plus
+`writes.record_delivery`.
 So the comparison measures the engine, not the activities. This module is imported into the workflow sandbox
 passed through (as Handoff's `schemas/` are), so its pydantic classes are built once, not once per run.
 """
@@ -22,12 +23,12 @@ from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from examples.restaurant.reservation_to_pos import ReservationConfirmed
+from examples.restaurant.systems import RestaurantSystems
 from handoff.activities.ledger import writes
-from handoff.activities.systems import DemoSystems
 from handoff.schemas.activities import StageChange
 from handoff.schemas.runs import Delivery, Stage
 from handoff.workers.settings import Settings
-from handoff.workflows.catalog.reservation_to_pos import ReservationConfirmed
 
 
 class ReservationInput(BaseModel):
@@ -66,11 +67,13 @@ class DecisionAccepted(BaseModel):
 
 
 class BareActivities:
-    """The three activities of the bare reservation-to-pos, over the same ledger and demo systems as Handoff."""
+    """The three activities of the bare reservation-to-pos, over the same ledger and restaurant systems as Handoff."""
 
-    def __init__(self, ledger: Engine, systems: DemoSystems) -> None:
+    def __init__(self, ledger: Engine, systems: RestaurantSystems) -> None:
         self._ledger = ledger
-        self._systems = systems
+        # The adapter and the look-up the restaurant's app registers with Handoff, called directly.
+        self._pos = systems.adapter("pos")
+        self._table_exists = systems.look_up("pos.table_exists")
 
     @activity.defn
     async def record_stage(self, change: StageChange) -> bool:
@@ -80,12 +83,12 @@ class BareActivities:
     @activity.defn
     async def look_up_table(self, request: TableLookupInput) -> bool:
         """Whether the table exists on the POS floor plan."""
-        return await asyncio.to_thread(self._systems.check, "pos.table_exists", request.table_number)
+        return await asyncio.to_thread(self._table_exists, request.table_number)
 
     @activity.defn
     async def deliver_to_pos(self, request: PosDeliveryInput) -> PosDeliveryResult:
         """Open the table in the POS (idempotent by workflow id) and record the delivery in the ledger."""
-        await asyncio.to_thread(self._systems.adapter("pos").write, request.workflow_id, request.fields)
+        await asyncio.to_thread(self._pos.write, request.workflow_id, request.fields)
         delivery = Delivery(
             system="pos", record_key=request.workflow_id, fields=request.fields, delivered_at=datetime.now(UTC)
         )
@@ -96,7 +99,7 @@ class BareActivities:
 
 
 def build_bare_worker(
-    client: Client, settings: Settings, *, ledger: Engine, systems: DemoSystems, task_queue: str | None = None
+    client: Client, settings: Settings, *, ledger: Engine, systems: RestaurantSystems, task_queue: str | None = None
 ) -> Worker:
     """The bare worker, with the same concurrency, cache and shutdown settings as Handoff's `build_worker`."""
     from bare import ReservationToPos  # the workflow module imports this one: import it late

@@ -30,21 +30,28 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from handoff.activities.systems import DemoSystems
 from handoff.schemas.cases import DecisionRequest
 from handoff.schemas.contract import DecisionKind
 from handoff.workers.logs import configure_logging
 from handoff.workers.server import temporal_binary
 from handoff.workers.settings import Settings
 from handoff.workers.trigger import trigger
-from handoff.workers.worker import build_worker, open_ledger, open_systems
-from handoff.workflows.catalog import CATALOG
+from handoff.workers.worker import build_worker, open_ledger
 from handoff.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
 from figures import Clock
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
+# The restaurant is a user package at the repository's root, not installed with Handoff: a script run as
+# `python bench/<name>.py` has bench/ on its path, not the root.
+sys.path.insert(0, str(REPO))
+
+from examples.restaurant import RestaurantApp, build_app  # noqa: E402
+from examples.restaurant import app as restaurant  # noqa: E402
+
+APP = "examples.restaurant:app"
+CATALOG = restaurant.catalog  # the contracts only, built once: `trigger` takes the app's catalog
 
 EVENT = "reservation.confirmed"
 OPERATOR = "bench-operator"
@@ -139,13 +146,13 @@ class Flavour:
     """One side of the comparison: its worker, in this process or as a command, and how a run is started."""
 
     name: str
-    build: Callable[[Client, Settings, Engine, DemoSystems], Worker]
+    build: Callable[[Client, Settings, Engine, RestaurantApp], Worker]
     start: Callable[[Client, Settings, dict[str, Any]], Awaitable[str]]
     command: tuple[str, ...]
 
 
-def _build_handoff(client: Client, settings: Settings, ledger: Engine, systems: DemoSystems) -> Worker:
-    return build_worker(client, settings, ledger=ledger, systems=systems)
+def _build_handoff(client: Client, settings: Settings, ledger: Engine, app: RestaurantApp) -> Worker:
+    return build_worker(client, settings, app, ledger=ledger)
 
 
 async def _start_handoff(client: Client, settings: Settings, payload: dict[str, Any]) -> str:
@@ -155,10 +162,10 @@ async def _start_handoff(client: Client, settings: Settings, payload: dict[str, 
     return accepted.workflow_id
 
 
-def _build_bare(client: Client, settings: Settings, ledger: Engine, systems: DemoSystems) -> Worker:
+def _build_bare(client: Client, settings: Settings, ledger: Engine, app: RestaurantApp) -> Worker:
     from bare_activities import build_bare_worker
 
-    return build_bare_worker(client, settings, ledger=ledger, systems=systems)
+    return build_bare_worker(client, settings, ledger=ledger, systems=app.systems)
 
 
 async def _start_bare(client: Client, settings: Settings, payload: dict[str, Any]) -> str:
@@ -192,6 +199,11 @@ def bench_settings(directory: Path, flavour: Flavour, **overrides: Any) -> Setti
     }
     values.update(overrides)
     return Settings(**values)
+
+
+def restaurant_url(settings: Settings) -> str:
+    """The restaurant's systems database, beside the ledger (the example's own default under HANDOFF_HOME)."""
+    return f"sqlite:///{settings.home / 'restaurant.db'}"
 
 
 def ledger_open_cases(ledger: Engine) -> list[tuple[str, str]]:
@@ -241,13 +253,14 @@ async def running(flavour: Flavour, client: Client, directory: Path, **overrides
     directory.mkdir(parents=True, exist_ok=True)
     settings = bench_settings(directory, flavour, **overrides)
     ledger = open_ledger(settings)
-    systems = open_systems(settings)
+    app = build_app(restaurant_url(settings))
     try:
-        async with flavour.build(client, settings, ledger, systems):
+        app.systems.prepare()  # tables and reference data before the first run, for both flavours: not timed
+        async with flavour.build(client, settings, ledger, app):
             yield Running(flavour, client, settings, ledger)
     finally:
         ledger.dispose()
-        systems.dispose()
+        app.systems.dispose()
 
 
 # -- the scripted operator -----------------------------------------------------------------------------------------
@@ -300,14 +313,16 @@ async def bounded(coroutines: Iterable[Coroutine[Any, Any, Any]], limit: int) ->
 
 
 def worker_environment(settings: Settings, address: str) -> dict[str, str]:
-    """A worker process's environment: this one's without the shell's HANDOFF_* variables, plus `settings`."""
+    """A worker process's environment: this one's without the shell's HANDOFF_* variables, plus `settings`, the app
+    and the restaurant's database in the settings' home."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("HANDOFF_")}
     env.update(
         HANDOFF_TEMPORAL_ADDRESS=address,
         HANDOFF_TASK_QUEUE=settings.task_queue,
         HANDOFF_HOME=str(settings.home),
         HANDOFF_DATABASE_URL=settings.ledger_url,
-        HANDOFF_SYSTEMS_DATABASE_URL=settings.systems_url,
+        HANDOFF_APP=APP,  # `handoff worker` runs the restaurant app; the bare worker needs no app
+        RESTAURANT_DATABASE_URL=restaurant_url(settings),
         HANDOFF_SLA_SCALE=str(settings.sla_scale),
         HANDOFF_MAX_CACHED_WORKFLOWS=str(settings.max_cached_workflows),
         HANDOFF_GRACEFUL_SHUTDOWN_SECONDS=str(settings.graceful_shutdown_seconds),

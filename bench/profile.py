@@ -38,7 +38,7 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("sandbox: other", ("workflow_sandbox",)),
     ("SDK: workflow worker outside the sandbox", ("_workflow_instance", "worker/_workflow.py")),
     ("activities: SQL (the same code both sides)", ("sqlalchemy", "sqlite", "sqlmodel")),
-    ("activities: other", ("worker/_activity", "activities/", "bare_activities", "structlog")),
+    ("activities: other", ("worker/_activity", "activities/", "examples/restaurant/", "bare_activities", "structlog")),
 ]
 OTHER = "event loop, bridge, other"
 

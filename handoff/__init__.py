@@ -28,9 +28,13 @@ if TYPE_CHECKING:
         Trigger,
     )
     from handoff.schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, When
+    from handoff.schemas.runs import Stage
     from handoff.workers.app import AppNotReady, Handoffs
+    from handoff.workers.testkit import HandoffKit
 
 _HOMES = {
+    "handoff.schemas.runs": ("Stage",),
+    "handoff.workers.testkit": ("HandoffKit",),
     "handoff.workers.app": ("AppNotReady", "Handoffs"),
     "handoff.activities.adapter": ("InvalidFieldValue", "SystemAdapter", "UnknownField", "WriteOutcome"),
     "handoff.schemas.contract": (
@@ -58,6 +62,7 @@ __all__ = [
     "Forbidden",
     "Gain",
     "HandoffContract",
+    "HandoffKit",
     "Handoffs",
     "InvalidFieldValue",
     "Lookup",
@@ -68,6 +73,7 @@ __all__ = [
     "OperatorGroup",
     "Pattern",
     "Required",
+    "Stage",
     "Sync",
     "SyncTarget",
     "SystemAdapter",

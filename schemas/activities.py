@@ -88,6 +88,8 @@ class LookupCheck(BaseModel):
     field: str
     value: Any = None
     reason: str
+    nested: bool = False
+    """Inside a `When`: its answer counts only through that rule, so a failure is no violation of its own."""
 
 
 class LookupRequest(BaseModel):
@@ -102,6 +104,9 @@ class LookupRequest(BaseModel):
 
 class LookupResult(BaseModel):
     violations: list[Violation] = Field(default_factory=list)
+    """One per failed look-up of the contract itself."""
+    failed: list[str] = Field(default_factory=list)
+    """The labels of every look-up that failed, nested ones included."""
 
 
 class SyncedField(BaseModel):

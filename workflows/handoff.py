@@ -56,12 +56,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from handoff.schemas.contract import DecisionKind, ExceptionPolicy, HandoffContract
     from handoff.schemas.paths import patched, value_at
-    from handoff.schemas.rules import Lookup
     from handoff.schemas.runs import Delivery, HandoffInput, HandoffResult, HandoffStatus, Stage
     from handoff.workflows import search_attributes as sa
     from handoff.workflows.refusals import describe_errors, refusal_for
     from handoff.workflows.registered import registered
-    from handoff.workflows.validation import evaluate
+    from handoff.workflows.validation import evaluate, lookups_of
 
 LEDGER_TIMEOUT = timedelta(seconds=30)
 LEDGER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=["LedgerError"])
@@ -193,7 +192,6 @@ class HandoffWorkflow:
         """Every violation in one pass: the declarative rules inline, the look-ups in one activity."""
         assert contract.trigger is not None
         typed = contract.trigger.payload.model_validate(self._payload)
-        violations = evaluate(contract.rules, typed.model_dump())
         checks = [
             LookupCheck(
                 check=rule.check,
@@ -201,20 +199,20 @@ class HandoffWorkflow:
                 field=rule.field,
                 value=value_at(self._payload, rule.field),
                 reason=rule.reason,
+                nested=nested,
             )
-            for rule in contract.rules
-            if isinstance(rule, Lookup)
+            for rule, nested in lookups_of(contract.rules)
         ]
+        looked_up = LookupResult()
         if checks:
-            result = await workflow.execute_activity(
+            looked_up = await workflow.execute_activity(
                 RUN_LOOKUPS,
                 LookupRequest(workflow_id=workflow.info().workflow_id, handoff=self._handoff, checks=checks),
                 result_type=LookupResult,
                 start_to_close_timeout=LOOKUP_TIMEOUT,
                 retry_policy=LOOKUP_RETRY,
             )
-            violations.extend(result.violations)
-        return violations
+        return evaluate(contract.rules, typed.model_dump(), looked_up.failed) + looked_up.violations
 
     async def _hold_for_decision(
         self, contract: HandoffContract, violations: list[Violation]

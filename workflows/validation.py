@@ -2,7 +2,9 @@
 
 Deterministic and free of I/O, so the workflow runs it inline (no activity, nothing in history) and the readiness
 gate's tests can use it as the ground truth for "does any value satisfy these rules?". `Lookup` rules need another
-system and are evaluated by validation activities instead; `evaluate` skips them.
+system: a validation activity answers every look-up first (`lookups_of`), and its answers come in as the labels of
+the look-ups that failed. A look-up of the contract itself is a violation the activity reports; one inside a
+`When` counts only through that `When`.
 
 Payloads are read as plain dicts (`model.model_dump()`, so dates stay dates) through `entity.field` paths
 (`schemas.paths`).
@@ -12,11 +14,12 @@ from __future__ import annotations
 
 import operator
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from handoff.schemas.cases import Violation
 from handoff.schemas.paths import value_at
+from handoff.schemas.rule_tree import every_rule
 from handoff.schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, Rule, When
 
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
@@ -38,27 +41,34 @@ def is_present(value: Any) -> bool:
     return True
 
 
-def holds(rule: Rule, payload: Mapping[str, Any]) -> bool:
+def lookups_of(rules: Iterable[Rule]) -> Iterator[tuple[Lookup, bool]]:
+    """Every `Lookup` of the rules, with whether it sits inside a `When` (nested), depth first."""
+    for placed in every_rule(rules):
+        if isinstance(placed.rule, Lookup):
+            yield placed.rule, bool(placed.place)
+
+
+def holds(rule: Rule, payload: Mapping[str, Any], failed_lookups: Collection[str] = ()) -> bool:
     """Whether the payload satisfies the rule. An absent value satisfies every value rule (only `Required` asks
-    for presence). `Lookup` rules cannot be judged here and hold."""
+    for presence). A `Lookup` holds unless its label is among `failed_lookups` (the activity's answers)."""
     match rule:
         case Required(field=field):
             return is_present(value_at(payload, field))
         case Forbidden(field=field):
             return not is_present(value_at(payload, field))
         case When(condition=condition, then=then):
-            return not condition_holds(condition, payload) or holds(then, payload)
+            return not condition_holds(condition, payload, failed_lookups) or holds(then, payload, failed_lookups)
         case Lookup():
-            return True
+            return rule.label not in failed_lookups
         case _:
             return _value_rule_holds(rule, payload, when_absent=True)
 
 
-def condition_holds(rule: Rule, payload: Mapping[str, Any]) -> bool:
+def condition_holds(rule: Rule, payload: Mapping[str, Any], failed_lookups: Collection[str] = ()) -> bool:
     """A rule read as the condition of a `When`: a value rule holds only when its field has a value."""
     match rule:
         case Required() | Forbidden() | When() | Lookup():
-            return holds(rule, payload)
+            return holds(rule, payload, failed_lookups)
         case _:
             return _value_rule_holds(rule, payload, when_absent=False)
 
@@ -101,9 +111,9 @@ def _safely(compare: Callable[[], bool]) -> bool:
         return False
 
 
-def violation_of(rule: Rule, payload: Mapping[str, Any]) -> Violation | None:
+def violation_of(rule: Rule, payload: Mapping[str, Any], failed_lookups: Collection[str] = ()) -> Violation | None:
     """The violation this rule finds in the payload, or None when it holds."""
-    if holds(rule, payload):
+    if holds(rule, payload, failed_lookups):
         return None
     if isinstance(rule, Compare):
         field = rule.left
@@ -117,13 +127,19 @@ def violation_of(rule: Rule, payload: Mapping[str, Any]) -> Violation | None:
     return Violation(rule=rule.label, kind=rule.kind, field=field, value=value, reason=rule.reason)
 
 
-def evaluate(rules: Iterable[Rule], payload: Mapping[str, Any]) -> list[Violation]:
-    """Every declarative rule the payload breaks, in the contract's order: one pass, not first-fail."""
+def evaluate(
+    rules: Iterable[Rule], payload: Mapping[str, Any], failed_lookups: Collection[str] = ()
+) -> list[Violation]:
+    """Every declarative rule the payload breaks, in the contract's order: one pass, not first-fail.
+
+    The contract's own `Lookup`s are skipped (the activity reports their violations); those inside a `When` count
+    through `failed_lookups`.
+    """
     violations = []
     for rule in rules:
         if isinstance(rule, Lookup):
             continue
-        violation = violation_of(rule, payload)
+        violation = violation_of(rule, payload, failed_lookups)
         if violation is not None:
             violations.append(violation)
     return violations

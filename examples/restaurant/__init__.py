@@ -6,6 +6,7 @@ Its systems are SQL tables in one database, `RESTAURANT_DATABASE_URL` (default: 
 
 from __future__ import annotations
 
-from examples.restaurant.app import GROUPS, RestaurantApp, app, build_app
+from examples.restaurant.app import RestaurantApp, app, build_app
+from examples.restaurant.groups import GROUPS
 
 __all__ = ["GROUPS", "RestaurantApp", "app", "build_app"]

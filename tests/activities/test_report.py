@@ -8,10 +8,10 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from examples.restaurant import app as restaurant
 from handoff.activities.ledger.report import build_report, nearest_rank
 from handoff.activities.ledger.tables import CaseRow, DecisionRow, EscalationRow, RunRow
 from handoff.schemas.report import GainVerdict, HandoffReport, Percentiles
-from handoff.workflows.catalog import CATALOG
 
 T0 = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
 
@@ -111,7 +111,7 @@ def reports(ledger: Engine) -> dict[str, HandoffReport]:
 
         add_run(session, "retired-handoff", "X1", "delivered", finished_after=5)
         session.commit()
-    report = build_report(ledger, CATALOG.contracts, now=at(7200))
+    report = build_report(ledger, restaurant.catalog.contracts, now=at(7200))
     return {handoff.handoff: handoff for handoff in report.handoffs}
 
 

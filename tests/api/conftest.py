@@ -19,26 +19,28 @@ import pytest
 import uvicorn
 from temporalio.client import Client
 
+from examples.restaurant import RestaurantApp
 from handoff.activities.ledger.operators import add_operator
 from handoff.workers.api import create_app
 from handoff.workers.testkit import HandoffKit, running_handoffs
-from handoff.workflows.catalog import CATALOG
 
 API_SLA_SCALE = 1 / 30
 """reservation-to-pos's 30-minute SLA becomes one minute; lead-to-invoice's 8 hours, 16 minutes."""
 
 
 @pytest.fixture
-async def handoffs(client: Client, tmp_path: Path) -> AsyncIterator[HandoffKit]:
-    """A worker, ledger and systems for one test, with SLAs long enough to decide by hand."""
-    async with running_handoffs(client, tmp_path, sla_scale=API_SLA_SCALE) as kit:
+async def handoffs(client: Client, restaurant: RestaurantApp, tmp_path: Path) -> AsyncIterator[HandoffKit]:
+    """A worker for the restaurant app and a ledger for one test, with SLAs long enough to decide by hand."""
+    async with running_handoffs(client, restaurant, tmp_path, sla_scale=API_SLA_SCALE) as kit:
         yield kit
 
 
 @pytest.fixture
 async def api(handoffs: HandoffKit) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client for the API served by uvicorn on a free loopback port."""
-    async with serving(create_app(handoffs.settings, client=handoffs.client, ledger=handoffs.ledger)) as http:
+    async with serving(
+        create_app(handoffs.settings, handoffs.app, client=handoffs.client, ledger=handoffs.ledger)
+    ) as http:
         yield http
 
 
@@ -47,7 +49,7 @@ def tokens(handoffs: HandoffKit) -> dict[str, str]:
     """API tokens of three operators: a host (front-of-house), a chef (kitchen-leads) and a sales-ops clerk."""
     members = {"hana": ["front-of-house"], "chef": ["kitchen-leads"], "sam": ["sales-ops"]}
     return {
-        name: add_operator(handoffs.ledger, name, groups, declared_groups=CATALOG.group_names)
+        name: add_operator(handoffs.ledger, name, groups, declared_groups=handoffs.app.catalog.group_names)
         for name, groups in members.items()
     }
 

@@ -80,7 +80,7 @@ async def test_a_case_reads_in_full_with_its_refused_attempts(api: httpx.AsyncCl
 
 async def test_an_escalated_case_shows_the_chain_and_the_contracts_decision(kit: HandoffKit) -> None:
     """With one-second SLAs the case passes to the managers, then the contract rejects it; the case shows both."""
-    async with serving(create_app(kit.settings, client=kit.client, ledger=kit.ledger)) as api:
+    async with serving(create_app(kit.settings, kit.app, client=kit.client, ledger=kit.ledger)) as api:
         sent = (
             await api.post("/events/reservation.confirmed", json=payloads.reservation(reservation__party_size=14))
         ).json()
@@ -182,9 +182,11 @@ async def test_report_has_a_line_per_handoff(api: httpx.AsyncClient, handoffs: H
 async def test_healthz_is_200_when_all_answer_and_503_when_the_ledger_does_not(handoffs: HandoffKit) -> None:
     """Health checks the ledger and Temporal for real, and says which one failed."""
     unreachable = create_engine("sqlite:////nonexistent-directory/ledger.db")
-    async with serving(create_app(handoffs.settings, client=handoffs.client, ledger=handoffs.ledger)) as api:
+    async with serving(
+        create_app(handoffs.settings, handoffs.app, client=handoffs.client, ledger=handoffs.ledger)
+    ) as api:
         healthy = await api.get("/healthz")
-    async with serving(create_app(handoffs.settings, client=handoffs.client, ledger=unreachable)) as api:
+    async with serving(create_app(handoffs.settings, handoffs.app, client=handoffs.client, ledger=unreachable)) as api:
         broken = await api.get("/healthz")
     unreachable.dispose()
 

@@ -17,6 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from handoff.schemas.cases import DecisionRequest
+from examples.restaurant import build_app
 from handoff.schemas.contract import DecisionKind
 from tests.runtime import payloads
 from tests.runtime.test_cases import bad_reservation
@@ -43,7 +44,8 @@ async def record() -> None:
     )
     try:
         with tempfile.TemporaryDirectory() as directory:
-            async with running_handoffs(env.client, Path(directory), sla_scale=1 / 1800) as kit:
+            app = build_app(f"sqlite:///{Path(directory) / 'restaurant.db'}")
+            async with running_handoffs(env.client, app, Path(directory), sla_scale=1 / 1800) as kit:
                 for event, build, name in (
                     ("reservation.confirmed", payloads.reservation, "reservation-to-pos-delivered"),
                     ("deal.won", payloads.deal, "lead-to-invoice-delivered"),
@@ -85,7 +87,9 @@ async def record() -> None:
                         reason="refused: approve is not allowed",
                     ),
                 )
-                await kit.decide(accepted.workflow_id, case.id, DecisionKind.REJECT, operator="sam", groups=("sales-ops",))
+                await kit.decide(
+                    accepted.workflow_id, case.id, DecisionKind.REJECT, operator="sam", groups=("sales-ops",)
+                )
                 await _save(kit, accepted.workflow_id, "lead-to-invoice-refused-signal-then-rejected")
 
                 accepted = await kit.send("order.placed", payloads.order(order__fulfilment="delivery"))

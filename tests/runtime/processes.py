@@ -13,8 +13,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
+from examples.restaurant.app import DATABASE_VARIABLE as RESTAURANT_DATABASE_VARIABLE
+from examples.restaurant.systems import RestaurantSystems
+
 BIN = Path(sys.executable).parent
 RESTAURANT_APP = "examples.restaurant:app"
+RESTAURANT_DATABASE = "restaurant.db"
+"""The restaurant's systems database of a `handoff` process, in its `HANDOFF_HOME` (examples/restaurant/app.py)."""
 
 
 def free_port() -> int:
@@ -25,8 +30,9 @@ def free_port() -> int:
 
 def handoff_env(home: Path, temporal_address: str, task_queue: str, **extra: str) -> dict[str, str]:
     """Environment for a `handoff` process: its own home (ledger, the restaurant's systems), this server, this task
-    queue, the restaurant app (its systems in `home / "restaurant.db"`)."""
+    queue, the restaurant app (its systems in `home / RESTAURANT_DATABASE`)."""
     env = dict(os.environ)
+    env.pop(RESTAURANT_DATABASE_VARIABLE, None)  # else the restaurant's systems would not be the ones under `home`
     env.update(
         HANDOFF_APP=RESTAURANT_APP,
         HANDOFF_HOME=str(home),
@@ -37,6 +43,16 @@ def handoff_env(home: Path, temporal_address: str, task_queue: str, **extra: str
     )
     env.update({f"HANDOFF_{key.upper()}": value for key, value in extra.items()})
     return env
+
+
+@contextmanager
+def restaurant_systems(home: Path) -> Iterator[RestaurantSystems]:
+    """The restaurant's systems of the `handoff` processes run with `home`: what their deliveries wrote."""
+    systems = RestaurantSystems(f"sqlite:///{home / RESTAURANT_DATABASE}")
+    try:
+        yield systems
+    finally:
+        systems.dispose()
 
 
 @contextmanager

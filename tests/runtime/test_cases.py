@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import create_engine, delete
+from pathlib import Path
+
+from sqlalchemy import delete
 from sqlmodel import Session, select
 
+from examples.restaurant import RestaurantApp
+from examples.restaurant.systems import create_systems_engine
+from examples.restaurant.systems.tables import INVOICING_BLOCKED_ACCOUNTS
 from handoff.activities.ledger.tables import CaseRow, DecisionRow, RunRow, ViolationRow
-from handoff.activities.systems.tables import INVOICING_BLOCKED_ACCOUNTS
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.runs import Stage
 from handoff.workers.testkit import HandoffKit
@@ -45,7 +49,7 @@ async def test_bad_payload_opens_one_case_listing_every_violation(kit: HandoffKi
     assert ("open", Stage.AWAITING_DECISION.value, 5) == (row.status, run.stage, len(violations))
 
 
-async def test_approve_delivers_as_is_and_records_an_override(kit: HandoffKit) -> None:
+async def test_approve_delivers_as_is_and_records_an_override(kit: HandoffKit, restaurant: RestaurantApp) -> None:
     """Approve delivers the payload unchanged; the run is marked as an override and the decision is audited."""
     accepted = await kit.send("reservation.confirmed", bad_reservation())
     case = await kit.open_case(accepted.workflow_id)
@@ -56,7 +60,7 @@ async def test_approve_delivers_as_is_and_records_an_override(kit: HandoffKit) -
     result = await kit.result(accepted.workflow_id)
 
     assert ("delivering", Stage.DELIVERED) == (decided.next_stage, result.stage)
-    pos_row = kit.systems.adapter("pos").read(accepted.workflow_id)
+    pos_row = restaurant.systems.adapter("pos").read(accepted.workflow_id)
     assert pos_row is not None and 14 == pos_row["reservation_party_size"]
     with Session(kit.ledger) as session:
         run = session.get(RunRow, accepted.workflow_id)
@@ -74,7 +78,7 @@ async def test_approve_delivers_as_is_and_records_an_override(kit: HandoffKit) -
     assert ("decided", "approve") == (case_row.status, case_row.decision)
 
 
-async def test_reject_ends_the_run_and_delivers_nothing(kit: HandoffKit) -> None:
+async def test_reject_ends_the_run_and_delivers_nothing(kit: HandoffKit, restaurant: RestaurantApp) -> None:
     """Reject ends the run as rejected; no target system receives anything."""
     accepted = await kit.send("reservation.confirmed", bad_reservation())
     case = await kit.open_case(accepted.workflow_id)
@@ -83,7 +87,7 @@ async def test_reject_ends_the_run_and_delivers_nothing(kit: HandoffKit) -> None
     result = await kit.result(accepted.workflow_id)
 
     assert Stage.REJECTED == result.stage
-    assert kit.systems.adapter("pos").read(accepted.workflow_id) is None
+    assert restaurant.systems.adapter("pos").read(accepted.workflow_id) is None
     with Session(kit.ledger) as session:
         run = session.get(RunRow, accepted.workflow_id)
         decision = session.get(DecisionRow, case.id)
@@ -92,7 +96,7 @@ async def test_reject_ends_the_run_and_delivers_nothing(kit: HandoffKit) -> None
     assert run.finished_at is not None
 
 
-async def test_correct_patches_fields_validates_again_and_delivers(kit: HandoffKit) -> None:
+async def test_correct_patches_fields_validates_again_and_delivers(kit: HandoffKit, restaurant: RestaurantApp) -> None:
     """Correct applies the patch, validates again, and delivers the corrected values."""
     accepted = await kit.send("reservation.confirmed", bad_reservation())
     case = await kit.open_case(accepted.workflow_id)
@@ -109,7 +113,7 @@ async def test_correct_patches_fields_validates_again_and_delivers(kit: HandoffK
     result = await kit.result(accepted.workflow_id)
 
     assert ("validating", Stage.DELIVERED) == (decided.next_stage, result.stage)
-    pos_row = kit.systems.adapter("pos").read(accepted.workflow_id)
+    pos_row = restaurant.systems.adapter("pos").read(accepted.workflow_id)
     assert pos_row is not None
     assert (6, "Ada Lovelace", "T12") == (
         pos_row["reservation_party_size"],
@@ -143,26 +147,30 @@ async def test_a_correction_that_leaves_a_violation_opens_a_new_case(kit: Handof
     assert 6 == second.payload["reservation"]["party_size"]
 
 
-async def test_retry_validates_again_after_the_upstream_system_was_fixed(kit: HandoffKit) -> None:
+async def test_retry_validates_again_after_the_upstream_system_was_fixed(
+    kit: HandoffKit, restaurant: RestaurantApp, tmp_path: Path
+) -> None:
     """Retry runs the look-ups again unchanged: once invoicing unblocks the account, the deal is invoiced."""
     body = payloads.deal(account__id="ACC-BLOCKED-1")
     accepted = await kit.send("deal.won", body)
     case = await kit.open_case(accepted.workflow_id)
     assert ["invoicing.account_not_blocked(account.id)"] == [v.rule for v in case.violations]
 
-    systems = create_engine(kit.settings.systems_url)
+    # The restaurant fixture's systems database (tests/conftest.py); invoicing's reference data has no adapter.
+    systems = create_systems_engine(f"sqlite:///{tmp_path / 'restaurant.db'}")
     with systems.begin() as connection:
-        connection.execute(
+        unblocked = connection.execute(
             delete(INVOICING_BLOCKED_ACCOUNTS).where(INVOICING_BLOCKED_ACCOUNTS.c.account_id == "ACC-BLOCKED-1")
-        )
+        ).rowcount
     systems.dispose()
+    assert 1 == unblocked
     decided = await kit.decide(
         accepted.workflow_id, case.id, DecisionKind.RETRY, operator="sam", groups=SALES_OPS, reason="account paid"
     )
     result = await kit.result(accepted.workflow_id)
 
     assert ("validating", Stage.DELIVERED, 1) == (decided.next_stage, result.stage, len(result.cases))
-    assert kit.systems.adapter("invoicing").read(accepted.workflow_id) is not None
+    assert restaurant.systems.adapter("invoicing").read(accepted.workflow_id) is not None
     with Session(kit.ledger) as session:
         decision = session.get(DecisionRow, case.id)
     assert decision is not None and "retry" == decision.decision

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from examples.restaurant import RestaurantApp
 from handoff.schemas.runs import Stage
 from handoff.workers.testkit import HandoffKit
 from tests.runtime import payloads
@@ -27,7 +28,9 @@ async def test_the_same_event_ten_times_gives_one_run(kit: HandoffKit) -> None:
     assert 1 == len(runs)
 
 
-async def test_a_repeat_after_the_run_finished_returns_the_finished_run(kit: HandoffKit) -> None:
+async def test_a_repeat_after_the_run_finished_returns_the_finished_run(
+    kit: HandoffKit, restaurant: RestaurantApp
+) -> None:
     """After the run finished, the repeated event returns that run (reuse is rejected), never a second run."""
     body = payloads.order()
     first = await kit.send("order.placed", body)
@@ -36,4 +39,4 @@ async def test_a_repeat_after_the_run_finished_returns_the_finished_run(kit: Han
     again = await kit.send("order.placed", body)
 
     assert (first.workflow_id, first.run_id, True) == (again.workflow_id, again.run_id, again.duplicate)
-    assert 1 == len(kit.systems.rows("kitchen"))
+    assert 1 == len(restaurant.systems.rows("kitchen"))

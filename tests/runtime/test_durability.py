@@ -13,17 +13,16 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from examples.restaurant import app as restaurant_app
 from handoff.activities.ledger.database import make_engine
 from handoff.activities.ledger.tables import DeliveryRow
-from handoff.activities.systems import DemoSystems
 from handoff.schemas.cases import DecisionRequest
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.runs import HandoffResult, HandoffStatus, Stage
 from handoff.workers.decisions import decide
 from handoff.workers.trigger import trigger
-from handoff.workflows.catalog import CATALOG
 from tests.runtime import payloads
-from tests.runtime.processes import free_port, handoff_env, handoff_process, wait_for_port
+from tests.runtime.processes import free_port, handoff_env, handoff_process, restaurant_systems, wait_for_port
 from tests.runtime.test_cases import bad_reservation
 
 
@@ -66,7 +65,9 @@ async def test_a_worker_killed_while_a_case_is_open_leaves_the_run_to_the_next(
     client = temporal_env.client
     queue = f"durability-{uuid.uuid4().hex[:8]}"
     env = handoff_env(tmp_path, client.service_client.config.target_host, queue, sla_scale="1000")
-    accepted = await trigger(client, CATALOG, "reservation.confirmed", bad_reservation(), task_queue=queue)
+    accepted = await trigger(
+        client, restaurant_app.catalog, "reservation.confirmed", bad_reservation(), task_queue=queue
+    )
 
     with handoff_process(["worker"], env, tmp_path / "worker-1.log") as first:
         status = await _wait_for_stage(client, accepted.workflow_id, Stage.AWAITING_DECISION)
@@ -87,7 +88,7 @@ async def test_a_worker_killed_while_a_case_is_open_leaves_the_run_to_the_next(
         result = await _result(client, accepted.workflow_id)
 
     assert Stage.DELIVERED == result.stage
-    with DemoSystems(f"sqlite:///{tmp_path / 'systems.db'}") as systems:
+    with restaurant_systems(tmp_path) as systems:
         assert [accepted.workflow_id] == [row["record_key"] for row in systems.rows("pos")]
     assert ["pos"] == _deliveries(tmp_path, accepted.workflow_id)
 
@@ -100,11 +101,11 @@ async def test_a_worker_killed_in_the_middle_of_delivery_writes_nothing_twice(
     queue = f"durability-{uuid.uuid4().hex[:8]}"
     home = tmp_path
     slow = handoff_env(home, client.service_client.config.target_host, queue, delivery_pause_seconds="30")
-    accepted = await trigger(client, CATALOG, "order.placed", payloads.order(), task_queue=queue)
+    accepted = await trigger(client, restaurant_app.catalog, "order.placed", payloads.order(), task_queue=queue)
 
     with (
         handoff_process(["worker"], slow, tmp_path / "worker-1.log") as first,
-        DemoSystems(f"sqlite:///{home / 'systems.db'}") as systems,
+        restaurant_systems(home) as systems,
     ):
         for _ in range(300):
             if systems.rows("kitchen") and systems.rows("payments"):
@@ -118,7 +119,7 @@ async def test_a_worker_killed_in_the_middle_of_delivery_writes_nothing_twice(
         result = await _result(client, accepted.workflow_id)
 
     assert Stage.DELIVERED == result.stage
-    with DemoSystems(f"sqlite:///{home / 'systems.db'}") as systems:
+    with restaurant_systems(home) as systems:
         assert 1 == len(systems.rows("kitchen"))
         assert 1 == len(systems.rows("payments"))
     assert ["kitchen", "payments"] == _deliveries(home, accepted.workflow_id)
@@ -134,7 +135,9 @@ async def test_runs_survive_a_server_restart_on_the_same_database(tmp_path: Path
     with handoff_process(["server"], server_env, tmp_path / "server-1.log") as server:
         wait_for_port(port)
         client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
-        accepted = await trigger(client, CATALOG, "reservation.confirmed", bad_reservation(), task_queue=queue)
+        accepted = await trigger(
+            client, restaurant_app.catalog, "reservation.confirmed", bad_reservation(), task_queue=queue
+        )
         with handoff_process(["worker"], worker_env, tmp_path / "worker-1.log"):
             status = await _wait_for_stage(client, accepted.workflow_id, Stage.AWAITING_DECISION)
         server.send_signal(signal.SIGTERM)

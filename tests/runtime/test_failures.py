@@ -11,10 +11,10 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
+from examples.restaurant import RestaurantApp
 from handoff.activities.delivery import DeliveryActivities
 from handoff.activities.ledger.database import create_schema, make_engine
 from handoff.activities.ledger.tables import RunRow
-from handoff.activities.systems import DemoSystems
 from handoff.schemas.activities import DeliveryRequest, SyncedField
 from handoff.schemas.runs import HandoffInput, Stage
 from handoff.workers.testkit import HandoffKit
@@ -43,24 +43,27 @@ async def test_a_payload_that_bypassed_the_edge_fails_the_run_with_its_field_err
     assert run.failure is not None and "reservation.party_size" in run.failure
 
 
-async def test_a_delivery_into_the_system_that_owns_the_entity_is_refused(tmp_path: Path) -> None:
+async def test_a_delivery_into_the_system_that_owns_the_entity_is_refused(
+    restaurant: RestaurantApp, tmp_path: Path
+) -> None:
     """The second line of defence behind the gate: writing booking's own reservation back into booking is refused."""
     ledger = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
     create_schema(ledger)
-    with DemoSystems(f"sqlite:///{tmp_path / 'systems.db'}") as systems:
-        delivery = DeliveryActivities(systems, ledger)
-        request = DeliveryRequest(
-            workflow_id="reservation-to-pos/R-1",
-            handoff="reservation-to-pos",
-            system="booking",
-            fields=[SyncedField(path="reservation.party_size", name="reservation_party_size", value=4)],
-            source_of_truth={"reservation": "booking"},
-        )
+    delivery = DeliveryActivities(restaurant, ledger)
+    request = DeliveryRequest(
+        workflow_id="reservation-to-pos/R-1",
+        handoff="reservation-to-pos",
+        system="booking",
+        fields=[SyncedField(path="reservation.party_size", name="reservation_party_size", value=4)],
+        source_of_truth={"reservation": "booking"},
+    )
 
+    try:
         with pytest.raises(ApplicationError) as refused:
             await ActivityEnvironment().run(delivery.deliver, request)
+    finally:
+        ledger.dispose()
 
-        assert ("DeliveryRefused", True) == (refused.value.type, refused.value.non_retryable)
-        assert "reservation.party_size into 'booking'" in str(refused.value)
-        assert systems.adapter("booking").read("reservation-to-pos/R-1") is None
-    ledger.dispose()
+    assert ("DeliveryRefused", True) == (refused.value.type, refused.value.non_retryable)
+    assert "reservation.party_size into 'booking'" in str(refused.value)
+    assert restaurant.systems.adapter("booking").read("reservation-to-pos/R-1") is None

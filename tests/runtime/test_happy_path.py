@@ -1,4 +1,4 @@
-"""Good data flows: each catalog handoff delivers exactly its synced fields, once, and the ledger says so."""
+"""Good data flows: each of the restaurant's handoffs delivers exactly its synced fields, once, and the ledger says so."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
+from examples.restaurant import RestaurantApp
 from handoff.activities.ledger.tables import DeliveryRow, RunRow
 from handoff.schemas.runs import Stage
 from handoff.workers.testkit import HandoffKit
-from handoff.workflows.catalog import CATALOG
 from tests.runtime import payloads
 
 
@@ -23,14 +23,14 @@ from tests.runtime import payloads
     ],
 )
 async def test_good_event_is_delivered_with_exactly_the_synced_fields(
-    kit: HandoffKit, event: str, payload: Any
+    kit: HandoffKit, restaurant: RestaurantApp, event: str, payload: Any
 ) -> None:
     """A valid event ends delivered; each target is sent exactly its synced fields, none of the local ones."""
     body = payload()
     accepted = await kit.send(event, body)
     result = await kit.result(accepted.workflow_id)
 
-    contract = CATALOG.for_event(event)
+    contract = restaurant.catalog.for_event(event)
     assert contract.sync is not None
     assert Stage.DELIVERED == result.stage
     assert [] == result.cases
@@ -40,7 +40,7 @@ async def test_good_event_is_delivered_with_exactly_the_synced_fields(
         synced = {target.target_name(path) for path in target.fields}
         kept_local = {target.target_name(path) for path in contract.sync.local}
         assert (synced, set()) == (set(sent[target.system]), kept_local & set(sent[target.system]))
-        row = kit.systems.adapter(target.system).read(accepted.workflow_id)
+        row = restaurant.systems.adapter(target.system).read(accepted.workflow_id)
         assert row is not None
         written = {name for name in row if name not in ("record_key", "written_at")}
         expected = {target.target_name(path) for path in target.fields if _value(body, path) not in (None, "", [])}

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import Session, select
 
+from examples.restaurant import RestaurantApp
 from handoff.activities.ledger.tables import DecisionRow, RefusedDecisionRow, RunRow
 from handoff.schemas.cases import DecisionRequest, RefusalKind
 from handoff.schemas.contract import DecisionKind
@@ -152,7 +153,9 @@ async def test_a_decision_on_a_finished_run_is_refused_as_decided(kit: HandoffKi
     assert RefusalKind.ALREADY_DECIDED == late.refusal.kind
 
 
-async def test_refused_signals_are_recorded_and_a_valid_signal_decides(kit: HandoffKit) -> None:
+async def test_refused_signals_are_recorded_and_a_valid_signal_decides(
+    kit: HandoffKit, restaurant: RestaurantApp
+) -> None:
     """Signals get the same checks: refusals land in the case's history and the ledger; a valid one decides."""
     accepted = await kit.send("deal.won", payloads.deal(deal__currency="CHF"))
     case = await kit.open_case(accepted.workflow_id)
@@ -204,5 +207,5 @@ async def test_refused_signals_are_recorded_and_a_valid_signal_decides(kit: Hand
     result = await kit.result(accepted.workflow_id)
 
     assert Stage.DELIVERED == result.stage
-    invoice = kit.systems.adapter("invoicing").read(accepted.workflow_id)
+    invoice = restaurant.systems.adapter("invoicing").read(accepted.workflow_id)
     assert invoice is not None and "EUR" == invoice["deal_currency"]

@@ -1,4 +1,4 @@
-"""Saved histories of every catalog handoff replay without non-determinism on today's workflow code.
+"""Saved histories of every handoff of the restaurant app replay without non-determinism on today's workflow code.
 
 This is how a change to a rule or to the workflow is checked against runs in flight: if a change would make an
 old history take another path, the SDK's Replayer raises here. (Record with `python -m tests.histories.record`.)
@@ -7,42 +7,49 @@ old history take another path, the SDK's Replayer raises here. (Record with `pyt
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from examples.restaurant import RestaurantApp
+from handoff.activities.ledger.database import make_engine
 from handoff.schemas.activities import DELIVER
-from handoff.workflows.catalog import CATALOG
-from handoff.workflows.handoff import HandoffWorkflow
 
 HISTORIES = sorted((Path(__file__).parent.parent / "histories").glob("*.json"))
 
 
-def test_every_catalog_handoff_has_recorded_histories() -> None:
-    """Each handoff in the catalog has at least one saved history, so none escapes the replay check."""
+def test_every_handoff_of_the_app_has_recorded_histories(restaurant: RestaurantApp) -> None:
+    """Each handoff of the restaurant app has at least one saved history, so none escapes the replay check."""
     recorded = {path.name.rsplit("-", 1)[0] for path in HISTORIES}
-    assert all(any(name.startswith(c.name) for name in recorded) for c in CATALOG.contracts)
+    assert all(any(name.startswith(c.name) for name in recorded) for c in restaurant.catalog.contracts)
 
 
-def _replayer() -> Replayer:
-    return Replayer(workflows=[HandoffWorkflow], data_converter=pydantic_data_converter)
+@pytest.fixture
+def replayer(restaurant: RestaurantApp, tmp_path: Path) -> Iterator[Replayer]:
+    """A Replayer with the app's plugin, as a worker has it: the workflow, the converter, the app's contracts."""
+    # A replay runs no activity, so the ledger stays empty; it is given so the plugin opens none of its own.
+    ledger = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    try:
+        yield Replayer(workflows=[], plugins=[restaurant.plugin(ledger=ledger)])  # the plugin adds the workflow
+    finally:
+        ledger.dispose()
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
-async def test_history_replays_without_non_determinism(path: Path) -> None:
+async def test_history_replays_without_non_determinism(path: Path, replayer: Replayer) -> None:
     """The Replayer re-runs the recorded history against the current code and finds the same commands."""
     history = WorkflowHistory.from_json(f"replay-{path.stem}", path.read_text())
 
-    result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
 
     assert None is result.replay_failure
 
 
-async def test_history_that_took_another_path_is_non_deterministic() -> None:
+async def test_history_that_took_another_path_is_non_deterministic(replayer: Replayer) -> None:
     """A history whose delivery was scheduled as another activity no longer matches the code: the replay fails."""
     path = next(p for p in HISTORIES if p.stem.endswith("-delivered"))
     recorded = json.loads(path.read_text())
@@ -54,7 +61,7 @@ async def test_history_that_took_another_path_is_non_deterministic() -> None:
     deliver["name"] = "deliver_by_fax"
     history = WorkflowHistory.from_json(f"replay-tampered-{path.stem}", json.dumps(recorded))
 
-    result = await _replayer().replay_workflow(history, raise_on_replay_failure=False)
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
 
     assert isinstance(result.replay_failure, NondeterminismError)
     assert "deliver_by_fax" in str(result.replay_failure)

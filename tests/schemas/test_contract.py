@@ -8,11 +8,13 @@ import sys
 
 from pydantic import BaseModel, Field
 
+from examples.restaurant import app as restaurant
+from examples.restaurant import reservation_to_pos
 from handoff.schemas.contract import ExceptionPolicy, HandoffContract, Trigger
 from handoff.schemas.rules import Max
-from handoff.workflows.catalog import CATALOG, reservation_to_pos
 
-HASHES = "from handoff.workflows.catalog import CATALOG; print(*[c.content_hash() for c in CATALOG.contracts])"
+CATALOG = restaurant.catalog
+HASHES = "from examples.restaurant import app; print(*[c.content_hash() for c in app.catalog.contracts])"
 
 
 def test_the_content_hash_is_the_same_in_every_process() -> None:

@@ -22,13 +22,13 @@ from handoff.workers.testkit import HandoffKit
 
 
 def cli_env(kit: HandoffKit, temporal_address: str) -> dict[str, str]:
-    """The environment that points `handoff` at the kit's server, task queue, ledger and systems."""
+    """The environment that points `handoff` at the kit's server, task queue and ledger, and at the restaurant app."""
     return {
+        "HANDOFF_APP": "examples.restaurant:app",
         "HANDOFF_TEMPORAL_ADDRESS": temporal_address,
         "HANDOFF_HOME": str(kit.settings.home),
         "HANDOFF_TASK_QUEUE": kit.settings.task_queue,
         "HANDOFF_DATABASE_URL": kit.settings.ledger_url,
-        "HANDOFF_SYSTEMS_DATABASE_URL": kit.settings.systems_url,
         "HANDOFF_SLA_SCALE": str(kit.settings.sla_scale),
         "HANDOFF_LOG_LEVEL": "WARNING",
         "COLUMNS": "200",  # tables wide enough that ids are never wrapped

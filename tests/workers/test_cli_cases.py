@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 import handoff.workers.cli.operators
+from examples.restaurant import RestaurantApp
 from handoff.activities.ledger.tables import RunRow
 from handoff.schemas.runs import Stage
 from handoff.workers.cli.cases import BadAssignment, parse_assignments  # importing it registers the commands
@@ -27,8 +28,8 @@ CLI_SLA_SCALE = 1 / 30
 
 
 @pytest.fixture
-async def handoffs(client: Client, tmp_path: Path) -> AsyncIterator[HandoffKit]:
-    async with running_handoffs(client, tmp_path, sla_scale=CLI_SLA_SCALE) as kit:
+async def handoffs(client: Client, restaurant: RestaurantApp, tmp_path: Path) -> AsyncIterator[HandoffKit]:
+    async with running_handoffs(client, restaurant, tmp_path, sla_scale=CLI_SLA_SCALE) as kit:
         yield kit
 
 

@@ -1,4 +1,4 @@
-"""`handoff check`, run as a user runs it: the verdict per handoff, the JSON form, and the exit status."""
+"""`handoff check --app`, run as a user runs it: the verdict per handoff, the JSON form, and the exit status."""
 
 from __future__ import annotations
 
@@ -11,15 +11,22 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from handoff.schemas.contract import Catalog, ExceptionPolicy, HandoffContract, OperatorGroup
-from handoff.schemas.rules import Max, Min
+from examples.restaurant import app as restaurant
+from examples.restaurant import reservation_to_pos as reservation
+from handoff import ExceptionPolicy, HandoffContract, Handoffs, Max, Min, OperatorGroup
 from handoff.workers.cli.app import app
-from handoff.workflows.catalog import CATALOG
-from handoff.workflows.catalog import reservation_to_pos as reservation
 
 REPO = Path(__file__).resolve().parents[2]
+RESTAURANT = "examples.restaurant:app"
+HANDOFFS = len(restaurant.catalog.contracts)
 
-BROKEN = Catalog(
+
+class _Pos:
+    def write(self, record_key: str, fields: object) -> str:
+        raise AssertionError("never delivered: `handoff check` runs nothing")
+
+
+BROKEN = Handoffs(
     groups=(OperatorGroup(name="front-of-house"), OperatorGroup(name="restaurant-managers")),
     contracts=(
         reservation.CONTRACT,
@@ -37,40 +44,64 @@ BROKEN = Catalog(
     ),
 )
 """One READY handoff and one that leaves two questions open and contradicts itself."""
+BROKEN.source("booking")
+BROKEN.system("pos", _Pos())  # type: ignore[arg-type]
+BROKEN.lookup("pos.table_exists")(lambda value: True)
 
-NOT_A_CATALOG = "not a catalog"
+UNREGISTERED = Handoffs(groups=restaurant.catalog.groups, contracts=(reservation.CONTRACT,))
+"""The reservation handoff in an app that registers none of the systems and look-ups it names."""
+
+NOT_AN_APP = "not an app"
 
 
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(app, ["check", *args])
+def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(app, ["check", *args], env=env)
     return result.exit_code, result.output
 
 
-def test_check_says_every_catalog_handoff_is_ready() -> None:
-    """The shipped catalog: each handoff is printed READY, and the exit status is 0."""
-    code, output = run()
+def test_check_says_every_handoff_of_the_app_is_ready() -> None:
+    """The restaurant app: each handoff is printed READY, and the exit status is 0."""
+    code, output = run("--app", RESTAURANT)
 
     assert 0 == code, output
-    for contract in CATALOG.contracts:
+    for contract in restaurant.catalog.contracts:
         assert any(contract.name in line and "READY" in line for line in output.splitlines()), output
     assert "NOT READY" not in output
-    assert "3 of 3 handoffs READY." in output
+    assert f"{HANDOFFS} of {HANDOFFS} handoffs READY." in output
+
+
+def test_the_app_may_come_from_handoff_app() -> None:
+    """HANDOFF_APP names the app when --app is not given."""
+    code, output = run(env={"HANDOFF_APP": f"{__name__}:BROKEN"})
+
+    assert 1 == code
+    assert "half-written" in output
 
 
 def test_check_json_has_one_entry_per_handoff() -> None:
     """--json prints valid JSON: name, version, content hash, verdict and findings for each handoff."""
-    code, output = run("--json")
+    code, output = run("--json", "--app", RESTAURANT)
 
     expected = [
         {"name": c.name, "version": c.version, "content_hash": c.content_hash(), "ready": True, "findings": []}
-        for c in CATALOG.contracts
+        for c in restaurant.catalog.contracts
     ]
     assert (0, expected) == (code, json.loads(output))
 
 
-def test_check_json_on_a_broken_catalog_exits_1() -> None:
-    """A catalog with a handoff that is not ready exits 1, and the JSON lists that handoff's findings."""
-    code, output = run("--json", "--catalog", f"{__name__}:BROKEN")
+def test_check_judges_names_against_what_the_app_registers() -> None:
+    """Look-ups and systems the app does not register are findings: the same gate the worker runs."""
+    code, output = run("--json", "--app", f"{__name__}:UNREGISTERED")
+
+    findings = {(f["kind"], f["subject"]) for f in json.loads(output)[0]["findings"]}
+    assert 1 == code
+    assert {("unknown-lookup", "pos.table_exists(reservation.table_number)"), ("unknown-system", "pos")} <= findings
+    assert findings == {(f.kind.value, f.subject) for f in UNREGISTERED.readiness().findings}
+
+
+def test_check_json_on_a_broken_app_exits_1() -> None:
+    """An app with a handoff that is not ready exits 1, and the JSON lists that handoff's findings."""
+    code, output = run("--json", "--app", f"{__name__}:BROKEN")
 
     entries = json.loads(output)
     expected = [
@@ -92,9 +123,9 @@ def test_check_json_on_a_broken_catalog_exits_1() -> None:
     assert all(f["contract"] == "half-written" and f["message"] for f in entries[1]["findings"])
 
 
-def test_check_text_on_a_broken_catalog_names_each_finding() -> None:
+def test_check_text_on_a_broken_app_names_each_finding() -> None:
     """The readable form marks the handoff NOT READY and shows each finding's kind, subject and message."""
-    code, output = run("--catalog", f"{__name__}:BROKEN")
+    code, output = run("--app", f"{__name__}:BROKEN")
 
     assert 1 == code
     assert "half-written" in output and "NOT READY (3 findings)" in output
@@ -106,14 +137,16 @@ def test_check_text_on_a_broken_catalog_names_each_finding() -> None:
 @pytest.mark.parametrize(
     ("spec", "complaint"),
     [
-        ("workflows.catalog", "expected MODULE:ATTR"),
-        ("no.such.module:CATALOG", "cannot import"),
-        (f"{__name__}:NOT_A_CATALOG", "not a Catalog"),
+        ("examples.restaurant", "expected MODULE:ATTRIBUTE"),
+        ("no.such.module:app", "cannot import"),
+        (f"{__name__}:NOT_AN_APP", "is a str, not a handoff.Handoffs"),
+        (f"{__name__}:NOTHING_HERE", "is nothing, not a handoff.Handoffs"),
+        ("", "no app given: pass --app"),
     ],
 )
-def test_check_refuses_a_catalog_it_cannot_load(spec: str, complaint: str) -> None:
-    """A --catalog that names no Catalog is a usage error (exit 2) that says what was wrong."""
-    code, output = run("--catalog", spec)
+def test_check_refuses_an_app_it_cannot_load(spec: str, complaint: str) -> None:
+    """An --app that names no Handoffs is a usage error (exit 2) that says what was wrong."""
+    code, output = run("--app", spec, env={"HANDOFF_APP": "", "COLUMNS": "400"})
 
     assert 2 == code
     assert complaint in " ".join(output.split())  # the error box wraps long lines
@@ -121,13 +154,15 @@ def test_check_refuses_a_catalog_it_cannot_load(spec: str, complaint: str) -> No
 
 @pytest.mark.slow
 def test_handoff_check_console_script() -> None:
-    """The installed `handoff check` command exits 0 on the shipped catalog and 1 on a broken one."""
+    """The installed `handoff check` imports the app from the current directory: exit 0 when ready, 1 when not."""
     script = Path(sys.executable).with_name("handoff")
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "HANDOFF_APP")}
 
-    ready = subprocess.run([script, "check"], capture_output=True, text=True, cwd=REPO, env=env, timeout=60)
+    ready = subprocess.run(
+        [script, "check", "--app", RESTAURANT], capture_output=True, text=True, cwd=REPO, env=env, timeout=60
+    )
     broken = subprocess.run(
-        [script, "check", "--json", "--catalog", "tests.workers.test_cli_check:BROKEN"],
+        [script, "check", "--json", "--app", "tests.workers.test_cli_check:BROKEN"],
         capture_output=True,
         text=True,
         cwd=REPO,
@@ -136,5 +171,5 @@ def test_handoff_check_console_script() -> None:
     )
 
     assert (0, 1) == (ready.returncode, broken.returncode), ready.stderr + broken.stderr
-    assert "3 of 3 handoffs READY." in ready.stdout
+    assert f"{HANDOFFS} of {HANDOFFS} handoffs READY." in ready.stdout
     assert ["reservation-to-pos", "half-written"] == [entry["name"] for entry in json.loads(broken.stdout)]

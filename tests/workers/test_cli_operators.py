@@ -10,16 +10,21 @@ from sqlmodel import Session, select
 from typer.testing import CliRunner
 
 import handoff.workers.cli.operators  # noqa: F401  (registers `handoff operators`)
+from examples.restaurant import app as restaurant
 from handoff.activities.ledger.database import make_engine
 from handoff.activities.ledger.operators import operator_for_token, token_hash
 from handoff.activities.ledger.tables import OperatorRow
 from handoff.workers.cli.app import app
-from handoff.workflows.catalog import CATALOG
 from tests.workers.cli_runner import restored_logging
 
 
 def operators(tmp_path: Path, *args: str) -> Result:
-    env = {"HANDOFF_HOME": str(tmp_path), "HANDOFF_LOG_LEVEL": "WARNING", "COLUMNS": "200"}
+    env = {
+        "HANDOFF_HOME": str(tmp_path),
+        "HANDOFF_APP": "examples.restaurant:app",
+        "HANDOFF_LOG_LEVEL": "WARNING",
+        "COLUMNS": "200",
+    }
     with restored_logging():
         return CliRunner().invoke(app, ["operators", *args], env=env)
 
@@ -72,7 +77,7 @@ def test_an_undeclared_group_is_refused_naming_the_declared_ones(tmp_path: Path)
 
     assert 2 == refused.exit_code
     assert "front-of-hose" in refused.stderr
-    assert all(group in refused.stderr for group in CATALOG.group_names)
+    assert all(group in refused.stderr for group in restaurant.catalog.group_names)
     assert [] == stored(tmp_path)
 
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
+from examples.restaurant import app as restaurant_app
 from handoff.schemas.runs import HandoffResult, Stage
 from handoff.workers.trigger import trigger
-from handoff.workflows.catalog import CATALOG
 from tests.runtime import payloads
 from tests.runtime.processes import free_port, handoff_env, handoff_process, wait_for_port
 
@@ -32,7 +32,7 @@ async def test_worker_serves_prometheus_metrics_and_stops_cleanly(
 
     with handoff_process(["worker"], env, tmp_path / "worker.log") as worker:
         await asyncio.to_thread(wait_for_port, port)
-        accepted = await trigger(client, CATALOG, "order.placed", payloads.order(), task_queue=queue)
+        accepted = await trigger(client, restaurant_app.catalog, "order.placed", payloads.order(), task_queue=queue)
         handle = client.get_workflow_handle(accepted.workflow_id, result_type=HandoffResult)
         result = await asyncio.wait_for(handle.result(), timeout=15)
         async with httpx.AsyncClient() as http:

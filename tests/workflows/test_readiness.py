@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 
+from examples.restaurant import app as restaurant
 from handoff.schemas.contract import (
     Catalog,
     DecisionKind,
@@ -22,7 +23,6 @@ from handoff.schemas.contract import (
 )
 from handoff.schemas.findings import FindingKind, Registries
 from handoff.schemas.rules import Compare, Forbidden, Lookup, Max, Min, Pattern, Required, When
-from handoff.workflows.catalog import CATALOG
 from handoff.workflows.readiness import check_catalog, check_contract
 from tests.workflows.sample_contracts import NAME, BookingConfirmed, check, found, ready_contract
 
@@ -37,11 +37,11 @@ def test_the_sample_contract_is_ready() -> None:
     assert readiness.ready
 
 
-def test_the_real_catalog_is_ready() -> None:
-    """Every handoff of the shipped catalog is READY."""
-    readiness = check_catalog(CATALOG)
+def test_the_example_app_is_ready() -> None:
+    """Every handoff of the restaurant example is READY, with what the app registers."""
+    readiness = restaurant.readiness()
 
-    expected = [(contract.name, True, []) for contract in CATALOG.contracts]
+    expected = [(contract.name, True, []) for contract in restaurant.catalog.contracts]
     assert expected == [(c.contract, c.ready, c.findings) for c in readiness.contracts]
 
 

@@ -10,7 +10,7 @@ import pytest
 from handoff.schemas.cases import Violation
 from handoff.schemas.paths import value_at
 from handoff.schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, Rule, When
-from handoff.workflows.validation import condition_holds, evaluate, holds, is_present, violation_of
+from handoff.workflows.validation import condition_holds, evaluate, holds, is_present, lookups_of, violation_of
 
 
 def payload(**deal: Any) -> dict[str, Any]:
@@ -174,6 +174,37 @@ def test_presence_conditions(condition: Rule, note: str | None, expected: bool) 
     rule = When(condition=condition, then=Min(field="deal.amount", value=1, reason="t"), reason="r")
 
     assert expected == holds(rule, payload(note=note, amount=0))
+
+
+# Look-ups inside a When: their answers come from the validation activity, as the labels that failed.
+
+ACCOUNT_CHECKED_WHEN_EU = When(
+    condition=EU,
+    then=Lookup(check="crm.account_in_good_standing", field="deal.account", reason="t"),
+    reason="EU accounts must be in good standing",
+)
+
+
+@pytest.mark.parametrize(
+    ("country", "failed", "expected"),
+    [
+        ("DE", {"crm.account_in_good_standing(deal.account)"}, False),
+        ("DE", set(), True),
+        ("US", {"crm.account_in_good_standing(deal.account)"}, True),
+    ],
+)
+def test_a_nested_lookup_counts_through_its_when(country: str, failed: set[str], expected: bool) -> None:
+    """A failed look-up breaks its When only where the condition holds; a passed one never does."""
+    found = evaluate([ACCOUNT_CHECKED_WHEN_EU], payload(country=country, account="A-1"), failed)
+
+    assert expected == (found == [])
+    assert expected == holds(ACCOUNT_CHECKED_WHEN_EU, payload(country=country, account="A-1"), failed)
+
+
+def test_lookups_of_finds_nested_ones_and_says_so() -> None:
+    top = Lookup(check="crm.account_exists", field="deal.account", reason="r")
+
+    assert [(top, False), (ACCOUNT_CHECKED_WHEN_EU.then, True)] == list(lookups_of([top, ACCOUNT_CHECKED_WHEN_EU]))
 
 
 # Violations.

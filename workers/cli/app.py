@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from handoff.workers.app import APP_VARIABLE, Handoffs, load_app
+from handoff.workers.settings import load_settings
 
 app = typer.Typer(
     name="handoff",
@@ -21,16 +22,15 @@ AppOption = Annotated[
     typer.Option(
         "--app",
         metavar="MODULE:ATTR",
-        envvar=APP_VARIABLE,
-        show_envvar=True,
-        help="Your Handoffs object, imported from the current directory, e.g. myhandoffs:app.",
+        help=f"Your Handoffs object, imported from the current directory, e.g. myhandoffs:app [default: {APP_VARIABLE}].",
     ),
 ]
 """The user's app, on every command that needs its contracts: `--app module:attr`, or HANDOFF_APP."""
 
 
 def load_user_app(spec: str | None) -> Handoffs:
-    """The app `--app` names; a usage error (exit 2) that says what was wrong otherwise."""
+    """The app `--app` (else HANDOFF_APP) names; a usage error (exit 2) that says what was wrong otherwise."""
+    spec = spec or load_settings().app
     if not spec:
         raise typer.BadParameter(
             f"no app given: pass --app MODULE:ATTR (or set {APP_VARIABLE}), e.g. --app examples.restaurant:app",

@@ -1,7 +1,7 @@
 """`handoff operators add|list`: the people who decide cases, their groups, and their API tokens.
 
 A token is printed once, when the operator is added; the ledger keeps only its hash, so a lost token is replaced,
-never recovered. Groups must be declared in the catalog (workflows/catalog/groups.py).
+never recovered. Groups must be declared by the app (`Handoffs(groups=...)`).
 """
 
 from __future__ import annotations

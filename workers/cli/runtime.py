@@ -57,7 +57,7 @@ def worker(app_spec: AppOption = None) -> None:
     try:
         asyncio.run(serve(settings, user_app))
     except AppNotReady as not_ready:
-        errors.print(str(not_ready))
+        errors.print(str(not_ready), markup=False, highlight=False)
         raise typer.Exit(2) from None
 
 
@@ -70,7 +70,7 @@ def up(app_spec: AppOption = None) -> None:
     try:
         asyncio.run(run_up(settings, user_app, announce=console.print))
     except AppNotReady as not_ready:
-        errors.print(str(not_ready))
+        errors.print(str(not_ready), markup=False, highlight=False)
         raise typer.Exit(2) from None
     except RuntimeError as failed:
         errors.print(f"handoff up failed: {failed}")

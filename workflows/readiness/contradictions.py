@@ -20,9 +20,9 @@ from itertools import chain, combinations
 
 from handoff.schemas.contract import HandoffContract
 from handoff.schemas.findings import Finding, FindingKind
+from handoff.schemas.rule_tree import every_rule
 from handoff.schemas.rules import Compare, Forbidden, Lookup, Required, Rule, When
 from handoff.workflows.readiness.payload import PayloadShape, ValueKind
-from handoff.workflows.readiness.rule_tree import every_rule
 from handoff.workflows.readiness.rule_types import describe_kinds, type_mismatch
 from handoff.workflows.readiness.satisfiability import FieldRule, is_field_rule, satisfiable
 

@@ -12,9 +12,9 @@ import difflib
 
 from handoff.schemas.contract import HandoffContract
 from handoff.schemas.findings import Finding, FindingKind
+from handoff.schemas.rule_tree import PlacedRule, every_rule
 from handoff.schemas.rules import When
 from handoff.workflows.readiness.payload import PayloadShape
-from handoff.workflows.readiness.rule_tree import PlacedRule, every_rule
 
 
 def unknown_fields(contract: HandoffContract, shape: PayloadShape) -> list[Finding]:

@@ -12,8 +12,8 @@ import difflib
 
 from handoff.schemas.contract import HandoffContract
 from handoff.schemas.findings import Finding, FindingKind, Registries
+from handoff.schemas.rule_tree import every_rule
 from handoff.schemas.rules import Lookup
-from handoff.workflows.readiness.rule_tree import every_rule
 
 
 def registry_findings(contract: HandoffContract, registries: Registries) -> list[Finding]:

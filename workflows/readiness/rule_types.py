@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from handoff.schemas.contract import HandoffContract
 from handoff.schemas.findings import Finding, FindingKind
+from handoff.schemas.rule_tree import every_rule
 from handoff.schemas.rules import Compare, Forbidden, Max, Min, OneOf, Pattern, Rule
 from handoff.workflows.readiness.payload import NUMERIC_KINDS, PayloadShape, ValueKind
-from handoff.workflows.readiness.rule_tree import every_rule
 from handoff.workflows.readiness.satisfiability import kind_accepts_one_of
 
 KIND_NAMES: dict[ValueKind, str] = {

@@ -144,6 +144,12 @@ class RestaurantSystems:
         """Close every pooled connection."""
         self._engine.dispose()
 
+    def __enter__(self) -> RestaurantSystems:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.dispose()
+
 
 class _PreparedTable:
     """A table's adapter that makes sure the systems exist before it writes or reads."""
@@ -176,9 +182,13 @@ def create_systems_engine(url: str) -> Engine:
         # One shared connection, else every pooled connection would see its own empty database.
         engine = create_engine(parsed, connect_args={"check_same_thread": False}, poolclass=StaticPool)
     else:
-        if not database.startswith("file:"):
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed, connect_args={"check_same_thread": False})
+        if not database.startswith("file:"):
+
+            @event.listens_for(engine, "do_connect")
+            def _make_directory(*_arguments: Any) -> None:
+                # On the first connection, not when the app is imported (`handoff check` touches no database).
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
 
     @event.listens_for(engine, "connect")
     def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

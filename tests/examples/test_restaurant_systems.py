@@ -1,4 +1,4 @@
-"""The demo business systems: idempotent writes, typed read-back, the look-up checks and the seed, on real SQLite."""
+"""The restaurant's systems: idempotent writes, typed read-back, the look-up checks and the seed, on real SQLite."""
 
 from __future__ import annotations
 
@@ -14,24 +14,23 @@ import pytest
 from pydantic import BaseModel
 from sqlmodel import SQLModel
 
-from handoff.activities.systems import (
+from examples.restaurant import build_app
+from examples.restaurant.lead_to_invoice import Account, Deal, DealWon
+from examples.restaurant.order_to_kitchen import Customer, Order, OrderLine, OrderPlaced
+from examples.restaurant.reservation_to_pos import Guest, Reservation, ReservationConfirmed
+from examples.restaurant.systems import (
     BLOCKED_ACCOUNTS,
     FLOOR_TABLES,
     MENU,
     SOURCE_ROWS,
-    DemoSystems,
-    InvalidFieldValue,
+    SYSTEM_TABLES,
+    RestaurantSystems,
     TableAdapter,
-    UnknownField,
-    WriteOutcome,
 )
-from handoff.activities.systems.tables import METADATA
-from handoff.schemas.contract import SyncTarget
-from handoff.schemas.rules import Lookup
-from handoff.workflows.catalog import CATALOG
-from handoff.workflows.catalog.lead_to_invoice import Account, Deal, DealWon
-from handoff.workflows.catalog.order_to_kitchen import Customer, Order, OrderLine, OrderPlaced
-from handoff.workflows.catalog.reservation_to_pos import Guest, Reservation, ReservationConfirmed
+from examples.restaurant.systems.tables import METADATA
+from handoff import InvalidFieldValue, Lookup, SyncTarget, UnknownField, WriteOutcome
+
+CATALOG = build_app("sqlite://").catalog
 
 RESERVATION = ReservationConfirmed(
     reservation=Reservation(
@@ -157,15 +156,15 @@ def _without_written_at(row: dict[str, Any] | None) -> dict[str, Any]:
 
 
 @pytest.fixture
-def systems(tmp_path: Path) -> Iterator[DemoSystems]:
-    demo = DemoSystems(f"sqlite:///{tmp_path / 'systems.db'}")
-    demo.seed()
+def systems(tmp_path: Path) -> Iterator[RestaurantSystems]:
+    demo = RestaurantSystems(f"sqlite:///{tmp_path / 'systems.db'}")
+    demo.prepare()
     yield demo
     demo.dispose()
 
 
 @pytest.mark.parametrize("target", SYNC_TARGETS, ids=lambda target: target.system)
-def test_catalog_target_round_trips(systems: DemoSystems, target: SyncTarget) -> None:
+def test_catalog_target_round_trips(systems: RestaurantSystems, target: SyncTarget) -> None:
     """A catalog sync target's fields, sent as JSON, are written once and read back typed."""
     payload, delivered = DELIVERED[target.system]
     adapter = systems.adapter(target.system)
@@ -180,7 +179,7 @@ def test_catalog_target_round_trips(systems: DemoSystems, target: SyncTarget) ->
 def test_every_catalog_target_is_covered() -> None:
     """Every system the catalog syncs to is a demo system with a round-trip case above."""
     assert sorted(DELIVERED) == sorted(target.system for target in SYNC_TARGETS)
-    assert {target.system for target in SYNC_TARGETS} <= DemoSystems.known_systems
+    assert {target.system for target in SYNC_TARGETS} <= frozenset(SYSTEM_TABLES)
 
 
 @pytest.mark.parametrize(
@@ -192,7 +191,7 @@ def test_every_catalog_target_is_covered() -> None:
     ],
 )
 def test_source_system_round_trips(
-    systems: DemoSystems, system: str, payload: BaseModel, typed_field: str, typed_value: Any
+    systems: RestaurantSystems, system: str, payload: BaseModel, typed_field: str, typed_value: Any
 ) -> None:
     """A source system stores its flattened payload and reads it back typed, leaving out empty columns."""
     fields = {
@@ -209,7 +208,7 @@ def test_source_system_round_trips(
     assert (WriteOutcome.WRITTEN, expected_columns, typed_value) == (outcome, set(row), row[typed_field])
 
 
-def test_second_write_is_already_written(systems: DemoSystems) -> None:
+def test_second_write_is_already_written(systems: RestaurantSystems) -> None:
     """Writing the same key twice keeps one row, with the first write's values."""
     pos = systems.adapter("pos")
     first = {"booking_ref": "R-1", "reservation_party_size": 2, "guest_name": "Ada"}
@@ -226,7 +225,7 @@ def test_write_is_idempotent_across_restarts(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'systems.db'}"
     outcomes = []
     for _ in range(2):
-        with DemoSystems(url) as systems:
+        with RestaurantSystems(url) as systems:
             outcomes.append(systems.adapter("payments").write("order-to-kitchen/O-1", {"capture_cents": 1200}))
             rows = systems.rows("payments")
 
@@ -234,7 +233,7 @@ def test_write_is_idempotent_across_restarts(tmp_path: Path) -> None:
     assert expected == (outcomes, len(rows))
 
 
-def test_concurrent_writes_end_with_one_row(systems: DemoSystems) -> None:
+def test_concurrent_writes_end_with_one_row(systems: RestaurantSystems) -> None:
     """Threads writing the same key at once produce exactly one row and one WRITTEN."""
     kitchen = systems.adapter("kitchen")
     start = threading.Barrier(8)
@@ -250,7 +249,7 @@ def test_concurrent_writes_end_with_one_row(systems: DemoSystems) -> None:
     assert expected == (Counter(outcomes), len(systems.rows("kitchen")))
 
 
-def test_unique_key_decides_a_lost_race(systems: DemoSystems, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unique_key_decides_a_lost_race(systems: RestaurantSystems, monkeypatch: pytest.MonkeyPatch) -> None:
     """A writer that checked before another committed hits the unique key and reports ALREADY_WRITTEN."""
     pos = systems.adapter("pos")
     pos.write("run-1", {"booking_ref": "R-1"})
@@ -264,7 +263,7 @@ def test_unique_key_decides_a_lost_race(systems: DemoSystems, monkeypatch: pytes
     assert expected == (pos.write("run-1", {"booking_ref": "R-1"}), len(systems.rows("pos")))
 
 
-def test_unknown_field_is_refused_by_name(systems: DemoSystems) -> None:
+def test_unknown_field_is_refused_by_name(systems: RestaurantSystems) -> None:
     """A field the system has no column for raises UnknownField naming the system and field; nothing is written."""
     with pytest.raises(UnknownField) as raised:
         systems.adapter("payments").write("run-1", {"order_ref": "O-1", "tip_cents": 200})
@@ -274,7 +273,7 @@ def test_unknown_field_is_refused_by_name(systems: DemoSystems) -> None:
     assert "the payments system has no field 'tip_cents'" in str(raised.value)
 
 
-def test_unstorable_value_is_refused_by_name(systems: DemoSystems) -> None:
+def test_unstorable_value_is_refused_by_name(systems: RestaurantSystems) -> None:
     """A value of the wrong kind raises InvalidFieldValue naming the field; nothing is written."""
     with pytest.raises(InvalidFieldValue) as raised:
         systems.adapter("pos").write("run-1", {"reservation_starts_at": "tomorrow evening"})
@@ -283,34 +282,35 @@ def test_unstorable_value_is_refused_by_name(systems: DemoSystems) -> None:
     assert expected == (raised.value.system, raised.value.field, systems.rows("pos"))
 
 
-def test_read_of_an_unwritten_key_is_none(systems: DemoSystems) -> None:
+def test_read_of_an_unwritten_key_is_none(systems: RestaurantSystems) -> None:
     """Reading a key nobody wrote returns None."""
     assert None is systems.adapter("invoicing").read("lead-to-invoice/nothing")
 
 
-def test_unknown_system_lists_the_known_ones(systems: DemoSystems) -> None:
-    """Asking for an unknown system raises a KeyError that lists every known system."""
+def test_unknown_system_lists_the_known_ones() -> None:
+    """Asking the app for an unknown system raises a KeyError that lists every system it registers."""
     with pytest.raises(KeyError) as raised:
-        systems.adapter("erp")
+        build_app("sqlite://").adapter("erp")
 
     assert "'erp'" in str(raised.value)
-    assert all(name in str(raised.value) for name in systems.known_systems)
+    assert all(name in str(raised.value) for name in SYSTEM_TABLES)
 
 
-def test_unknown_check_lists_the_known_ones(systems: DemoSystems) -> None:
-    """Asking for an unknown look-up raises a KeyError that lists every known check."""
+async def test_unknown_check_lists_the_known_ones() -> None:
+    """Asking the app for an unknown look-up raises a KeyError that lists every look-up it registers."""
+    app = build_app("sqlite://")
     with pytest.raises(KeyError) as raised:
-        systems.check("pos.table_is_clean", "T1")
+        await app.check("pos.table_is_clean", "T1")
 
     assert "'pos.table_is_clean'" in str(raised.value)
-    assert all(name in str(raised.value) for name in systems.known_checks)
+    assert all(name in str(raised.value) for name in app.registries.lookups)
 
 
-def test_every_catalog_lookup_runs(systems: DemoSystems) -> None:
+def test_every_catalog_lookup_runs(systems: RestaurantSystems) -> None:
     """Every look-up the catalog's rules name is answered by the demo systems (a missing value passes)."""
     lookups = sorted({rule.check for c in CATALOG.contracts for rule in c.rules if isinstance(rule, Lookup)})
 
-    assert {check: True for check in lookups} == {check: systems.check(check, None) for check in lookups}
+    assert {check: True for check in lookups} == {check: systems.look_up(check)(None) for check in lookups}
 
 
 MENU_LINE = {"sku": MENU[0].sku, "name": MENU[0].name, "quantity": 1, "unit_price_cents": MENU[0].price_cents}
@@ -335,22 +335,21 @@ MENU_LINE = {"sku": MENU[0].sku, "name": MENU[0].name, "quantity": 1, "unit_pric
         ("kitchen.items_on_menu", None, True),
     ],
 )
-def test_look_up(systems: DemoSystems, check: str, value: Any, expected: bool) -> None:
+def test_look_up(systems: RestaurantSystems, check: str, value: Any, expected: bool) -> None:
     """Each look-up holds for seeded values, fails for others, and passes a missing value."""
-    assert expected == systems.check(check, value)
+    assert expected == systems.look_up(check)(value)
 
 
 def test_seed_is_idempotent(tmp_path: Path) -> None:
-    """Seeding twice, and again from a second process, leaves the same rows."""
+    """Preparing the systems again, from a second instance on the same database, leaves the same rows."""
     url = f"sqlite:///{tmp_path / 'systems.db'}"
-    with DemoSystems(url) as systems:
-        systems.seed()
-        first = {system: systems.rows(system) for system in systems.known_systems}
-        systems.seed()
-    with DemoSystems(url) as again:
-        again.seed()
-        after = {system: again.rows(system) for system in again.known_systems}
-        tables_seeded = [again.check("pos.table_exists", table) for table in FLOOR_TABLES]
+    with RestaurantSystems(url) as systems:
+        systems.prepare()
+        first = {system: systems.rows(system) for system in SYSTEM_TABLES}
+    with RestaurantSystems(url) as again:
+        again.prepare()
+        after = {system: again.rows(system) for system in SYSTEM_TABLES}
+        tables_seeded = [again.look_up("pos.table_exists")(table) for table in FLOOR_TABLES]
 
     assert first == after
     assert {system: len(rows) for system, rows in SOURCE_ROWS.items()} == {
@@ -361,10 +360,10 @@ def test_seed_is_idempotent(tmp_path: Path) -> None:
 
 def test_in_memory_database_is_shared_across_threads() -> None:
     """An in-memory URL works: every thread sees the one database."""
-    with DemoSystems("sqlite://") as systems:
-        systems.seed()
+    with RestaurantSystems("sqlite://") as systems:
+        systems.prepare()
         with ThreadPoolExecutor(max_workers=2) as pool:
-            holds = pool.submit(systems.check, "pos.table_exists", "T3").result()
+            holds = pool.submit(systems.look_up("pos.table_exists"), "T3").result()
 
     assert True is holds
 

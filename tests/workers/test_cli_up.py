@@ -1,0 +1,99 @@
+"""`handoff up --app`: the embedded server, a worker and the API in the foreground, stopped together on a signal."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.runtime import payloads
+from tests.runtime.processes import BIN, RESTAURANT_APP, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _read_until(process: subprocess.Popen[str], marker: str, timeout: float = 60) -> str:
+    """stdout up to the line holding `marker` (the addresses are printed once everything is up)."""
+    assert process.stdout is not None
+    seen = ""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            break
+        seen += line
+        if marker in line:
+            return seen
+    raise AssertionError(f"`handoff up` did not print {marker!r} (exit {process.poll()}):\n{seen}")
+
+
+def _post(url: str, body: object) -> dict[str, object]:
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer: dict[str, object] = json.loads(response.read())
+        return answer
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_up_serves_the_app_then_stops_everything_on_a_signal(tmp_path: Path, signum: signal.Signals) -> None:
+    grpc, ui, api = free_port(), free_port(), free_port()
+    env = {
+        "PATH": str(BIN),
+        "HANDOFF_APP": RESTAURANT_APP,
+        "HANDOFF_HOME": str(tmp_path),
+        "HANDOFF_SERVER_PORT": str(grpc),
+        "HANDOFF_SERVER_UI_PORT": str(ui),
+        "HANDOFF_API_PORT": str(api),
+        "HANDOFF_LOG_FORMAT": "json",
+        "HANDOFF_LOG_LEVEL": "WARNING",
+        "HANDOFF_GRACEFUL_SHUTDOWN_SECONDS": "2",
+        "COLUMNS": "200",
+    }
+    up = subprocess.Popen(
+        [str(BIN / "handoff"), "up"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        printed = _read_until(up, "Ctrl-C stops everything")
+        children = psutil.Process(up.pid).children(recursive=True)
+        commands = [" ".join(child.cmdline()) for child in children]
+        accepted = _post(f"http://127.0.0.1:{api}/events/order.placed", payloads.order())
+        with urllib.request.urlopen(f"http://127.0.0.1:{api}/healthz", timeout=30) as health:
+            healthy = health.status
+
+        up.send_signal(signum)
+        code = up.wait(timeout=60)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+
+    assert f"http://127.0.0.1:{api}/docs" in printed
+    assert f"http://127.0.0.1:{ui}" in printed
+    assert 200 == healthy
+    assert str(accepted["workflow_id"]).startswith("order-to-kitchen/")
+    assert any("temporal server start-dev" in command for command in commands)
+    assert 0 == code
+    assert not [child for child in children if child.is_running() and child.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_up_refuses_to_start_without_an_app(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [str(BIN / "handoff"), "up"],
+        cwd=tmp_path,
+        env={"PATH": str(BIN), "HANDOFF_HOME": str(tmp_path), "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert 2 == result.returncode
+    assert "no app given" in result.stderr
