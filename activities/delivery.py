@@ -55,10 +55,11 @@ class DeliveryActivities:
         adapter = self._systems.adapter(request.system)
         activity.heartbeat("writing")
         try:
-            outcome = WriteOutcome(await call(adapter.write, request.workflow_id, fields))
+            answer = await call(adapter.write, request.workflow_id, fields)
         except (UnknownField, InvalidFieldValue) as error:
             # The target system refuses this shape: retrying cannot fix it, the contract's sync must change.
             raise ApplicationError(str(error), type=type(error).__name__, non_retryable=True) from error
+        outcome = _outcome(request.system, answer)
         log.info(
             "delivery.written",
             handoff=request.handoff,
@@ -82,6 +83,20 @@ class DeliveryActivities:
             activity.heartbeat("written, acknowledging")
             await asyncio.sleep(min(remaining, 0.5))
             remaining -= 0.5
+
+
+def _outcome(system: str, answer: object) -> WriteOutcome:
+    """What the adapter says it did. Anything else is a bug in the adapter, found after it wrote: retrying would
+    write again, so the run fails and says what `write` must return."""
+    try:
+        return WriteOutcome(answer)  # type: ignore[arg-type]  # checked here, at run time
+    except ValueError:
+        raise ApplicationError(
+            f"The adapter of {system!r} returned {answer!r} from write(); it must return WriteOutcome.WRITTEN or "
+            "WriteOutcome.ALREADY_WRITTEN (the record was written before under this key). Fix the adapter.",
+            type="BadAdapter",
+            non_retryable=True,
+        ) from None
 
 
 def _writes_into_owner(request: DeliveryRequest) -> str | None:

@@ -12,6 +12,16 @@ from collections.abc import Callable
 from typing import Any
 
 
+class UnknownName(KeyError):
+    """The app registers no look-up, transform or system by this name. Retrying cannot help: the run fails saying so.
+
+    (A plain `KeyError` from a user's own code is an ordinary error, and retried.)
+    """
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
 async def call(function: Callable[..., Any], *args: Any) -> Any:
     """`function(*args)`, awaited when it is async, in a thread when it is not."""
     if inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(getattr(function, "__call__", None)):  # noqa: B004

@@ -16,7 +16,7 @@ log = structlog.get_logger(__name__)
 class LookupProvider(Protocol):
     """Whatever answers named checks: the app, with the look-ups its user registered."""
 
-    async def check(self, name: str, value: Any) -> bool: ...
+    async def look_up(self, name: str, value: Any) -> bool: ...
 
 
 class ValidationActivities:
@@ -29,7 +29,7 @@ class ValidationActivities:
     async def run_lookups(self, request: LookupRequest) -> LookupResult:
         violations, failed = [], []
         for lookup in request.checks:
-            passed = await self._provider.check(lookup.check, lookup.value)
+            passed = await self._provider.look_up(lookup.check, lookup.value)
             log.info(
                 "lookup.checked",
                 handoff=request.handoff,

@@ -32,6 +32,8 @@ class FindingKind(StrEnum):
     TARGET_WITHOUT_ADAPTER = "target-without-adapter"
     """A sync target that is registered as a source only: nothing could write to it."""
     UNKNOWN_TRANSFORM = "unknown-transform"
+    CHANGED_SINCE_LOCKED = "changed-since-locked"
+    """The contract's content differs from the same version in the app's lock file: a change needs a new version."""
 
 
 class Finding(BaseModel):

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from handoff.activities.adapter import SystemAdapter
-from handoff.activities.user_code import call
+from handoff.activities.user_code import UnknownName, call
 from handoff.schemas.contract import Catalog, HandoffContract, OperatorGroup
 from handoff.schemas.findings import CatalogReadiness, Registries
+from handoff.workers.lock import LockFile, earlier_versions, read_lock
 from handoff.workflows.readiness import check_catalog
 
 if TYPE_CHECKING:
@@ -50,9 +51,23 @@ class AppNotReady(Exception):
 class Handoffs:
     """A user's handoffs: contracts, operator groups, systems with their adapters, look-ups and transforms."""
 
-    def __init__(self, *, groups: Iterable[OperatorGroup] = (), contracts: Iterable[HandoffContract] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        groups: Iterable[OperatorGroup] = (),
+        contracts: Iterable[HandoffContract] = (),
+        lock_file: Path | str | None = None,
+    ) -> None:
+        """
+        Args:
+            groups: the operator groups contracts may name.
+            contracts: the handoffs (more with `add`).
+            lock_file: where `handoff lock` records every contract version (commit it with your code); with it, a
+                changed contract must get a new version, and runs of older versions keep their rules.
+        """
         self._groups: list[OperatorGroup] = list(groups)
-        self._contracts: list[HandoffContract] = []
+        self._versions: dict[str, dict[int, HandoffContract]] = {}
+        self.lock_file = Path(lock_file) if lock_file is not None else None
         self._sources: set[str] = set()
         self._adapters: dict[str, SystemAdapter] = {}
         self._lookups: dict[str, Callable[[Any], Any]] = {}
@@ -62,11 +77,13 @@ class Handoffs:
     # -- what a user registers ----------------------------------------------------------------------------------------
 
     def add(self, *contracts: HandoffContract) -> None:
-        """Run these contracts. Each name once: a rule change is a new version of the same contract."""
+        """Run these contracts. New events start a handoff's newest version; an older version added too (or kept in
+        the lock file) finishes the runs that started under it."""
         for contract in contracts:
-            if any(known.name == contract.name for known in self._contracts):
-                raise ValueError(f"the app already has a handoff named {contract.name!r}")
-            self._contracts.append(contract)
+            versions = self._versions.setdefault(contract.name, {})
+            if contract.version in versions:
+                raise ValueError(f"the app already has {contract.name} v{contract.version}")
+            versions[contract.version] = contract
 
     def group(self, group: OperatorGroup) -> None:
         """Declare an operator group that contracts may name as exception owner or escalation step."""
@@ -80,6 +97,8 @@ class Handoffs:
         """A target system and the adapter that writes to it (idempotently, by record key)."""
         if not callable(getattr(adapter, "write", None)):
             raise TypeError(f"the adapter for {name!r} has no write(record_key, fields) method")
+        if name in self._adapters:
+            raise ValueError(f"the app already has an adapter for the system {name!r}")
         self._adapters[name] = adapter
 
     def lookup(self, name: str) -> Callable[[F], F]:
@@ -92,6 +111,9 @@ class Handoffs:
 
     @staticmethod
     def _registrar(into: dict[str, Callable[[Any], Any]], name: str) -> Callable[[F], F]:
+        if name in into:
+            raise ValueError(f"the app already registers {name!r}: one function per name")
+
         def register(function: F) -> F:
             into[name] = function
             return function
@@ -102,7 +124,20 @@ class Handoffs:
 
     @property
     def catalog(self) -> Catalog:
-        return Catalog(groups=tuple(self._groups), contracts=tuple(self._contracts))
+        """The groups and each handoff's newest version: what new events start, and what the gate checks."""
+        newest = tuple(versions[max(versions)] for versions in self._versions.values())
+        return Catalog(groups=tuple(self._groups), contracts=newest)
+
+    def every_version(self) -> list[HandoffContract]:
+        """Every contract version this app can run: added ones, and older ones rebuilt from the lock file."""
+        added = [contract for versions in self._versions.values() for contract in versions.values()]
+        have = {(contract.name, contract.version) for contract in added}
+        rebuilt = earlier_versions(list(self.catalog.contracts), self.lock())
+        return added + [c for c in rebuilt if (c.name, c.version) not in have]
+
+    def lock(self) -> LockFile:
+        """The app's lock file as it is on disk (empty without one)."""
+        return read_lock(self.lock_file) if self.lock_file is not None else LockFile()
 
     @property
     def registries(self) -> Registries:
@@ -114,8 +149,9 @@ class Handoffs:
         )
 
     def readiness(self) -> CatalogReadiness:
-        """The readiness gate on every contract, against what this app registers: `handoff check` and the worker."""
-        return check_catalog(self.catalog, registries=self.registries)
+        """The readiness gate on every contract, against what this app registers and its lock file: `handoff check`
+        and the worker."""
+        return check_catalog(self.catalog, registries=self.registries, locked=self.lock().hashes())
 
     def raise_unless_ready(self) -> None:
         readiness = self.readiness()
@@ -123,18 +159,18 @@ class Handoffs:
             raise AppNotReady(readiness)
 
     def adapter(self, system: str) -> SystemAdapter:
-        """The adapter registered for `system`; a `KeyError` that lists the known ones otherwise."""
+        """The adapter registered for `system`; `UnknownName` (a `KeyError`) listing the known ones otherwise."""
         try:
             return self._adapters[system]
         except KeyError:
-            raise KeyError(f"the app has no adapter for the system {system!r}{_known(self._adapters)}") from None
+            raise UnknownName(f"the app has no adapter for the system {system!r}{_known(self._adapters)}") from None
 
-    async def check(self, name: str, value: Any) -> bool:
+    async def look_up(self, name: str, value: Any) -> bool:
         """Run the look-up `name` on `value`."""
         try:
             look_up = self._lookups[name]
         except KeyError:
-            raise KeyError(f"the app registers no look-up named {name!r}{_known(self._lookups)}") from None
+            raise UnknownName(f"the app registers no look-up named {name!r}{_known(self._lookups)}") from None
         return bool(await call(look_up, value))
 
     async def transformed(self, name: str, value: Any) -> Any:
@@ -142,7 +178,7 @@ class Handoffs:
         try:
             transform = self._transforms[name]
         except KeyError:
-            raise KeyError(f"the app registers no transform named {name!r}{_known(self._transforms)}") from None
+            raise UnknownName(f"the app registers no transform named {name!r}{_known(self._transforms)}") from None
         return await call(transform, value)
 
     def plugin(self, *, ledger: Engine | str | None = None, pause_after_write: float = 0.0) -> HandoffPlugin:

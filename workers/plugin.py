@@ -10,23 +10,25 @@ runs the readiness gate (an app that is not ready never polls) and registers the
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
+from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import ReplayerConfig, WorkerConfig
+from temporalio.worker import Replayer, WorkerConfig, WorkflowReplayResult
 
 from handoff.activities.delivery import DeliveryActivities
 from handoff.activities.ledger.activities import LedgerActivities
 from handoff.activities.ledger.database import create_schema, make_engine
 from handoff.activities.validation import ValidationActivities
+from handoff.schemas.contract import HandoffContract
 from handoff.workers.interceptors import LoggingContextInterceptor
 from handoff.workers.settings import load_settings
 from handoff.workflows.handoff import HandoffWorkflow
-from handoff.workflows.registered import register
+from handoff.workflows.registered import forget, register
 
 if TYPE_CHECKING:
     from handoff.workers.app import Handoffs
@@ -62,24 +64,42 @@ class HandoffPlugin(SimplePlugin):
         """Refuse an app that is not ready, or a client that cannot carry Handoff's payloads; register the contracts."""
         self._app.raise_unless_ready()
         client = config.get("client")
-        if client is not None and client.data_converter.payload_converter_class is not (
-            pydantic_data_converter.payload_converter_class
+        if client is not None and not issubclass(
+            client.data_converter.payload_converter_class, pydantic_data_converter.payload_converter_class
         ):
             raise TypeError(
                 "Handoff's payloads are pydantic models: connect the client with "
-                "`Client.connect(..., plugins=[app.plugin()])` or `data_converter=pydantic_data_converter`."
+                "`data_converter=pydantic_data_converter` (from temporalio.contrib.pydantic), or give the plugin "
+                "to the Client instead of the Worker (`Client.connect(..., plugins=[app.plugin()])`)."
             )
-        self._register_contracts()
+        self._register_contracts(config.get("task_queue"))
         return super().configure_worker(config)
 
-    def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
-        """A replayer needs the app's contracts as much as a worker does."""
-        self._register_contracts()
-        return super().configure_replayer(config)
+    @asynccontextmanager
+    async def run_replayer(
+        self,
+        replayer: Replayer,
+        histories: AsyncIterator[WorkflowHistory],
+        next: Callable[
+            [Replayer, AsyncIterator[WorkflowHistory]],
+            AbstractAsyncContextManager[AsyncIterator[WorkflowReplayResult]],
+        ],
+    ) -> AsyncIterator[AsyncIterator[WorkflowReplayResult]]:
+        """A replayer needs the app's contracts as much as a worker does; it has no task queue, so they are
+        registered for any run, and only while it replays."""
+        contracts = self._register_contracts(None)
+        try:
+            async with super().run_replayer(replayer, histories, next) as results:
+                yield results
+        finally:
+            forget(contracts, None)
 
-    def _register_contracts(self) -> None:
-        for contract in self._app.catalog.contracts:
-            register(contract)
+    def _register_contracts(self, task_queue: str | None) -> list[HandoffContract]:
+        # Every version, not just the newest: a run finishes under the version it started with.
+        contracts = self._app.every_version()
+        for contract in contracts:
+            register(contract, task_queue)
+        return contracts
 
     @asynccontextmanager
     async def _ledger_open(self) -> AsyncIterator[None]:

@@ -126,10 +126,10 @@ class HandoffKit:
 async def running_handoffs(
     client: Client, app: Handoffs, directory: Path, *, sla_scale: float = 1.0, **settings: Any
 ) -> AsyncIterator[HandoffKit]:
-    """Run a worker for `app` on a fresh task queue, with its ledger under `directory`."""
+    """Run a worker for `app` on a fresh task queue (or `task_queue=`), with its ledger under `directory`."""
     config = Settings(
         home=directory,
-        task_queue=f"handoff-test-{uuid.uuid4().hex[:8]}",
+        task_queue=settings.pop("task_queue", None) or f"handoff-test-{uuid.uuid4().hex[:8]}",
         sla_scale=sla_scale,
         graceful_shutdown_seconds=settings.pop("graceful_shutdown_seconds", 1),
         **settings,

@@ -41,6 +41,7 @@ async def up(settings: Settings, app: Handoffs, *, announce: Callable[[str], Non
     """Run the stack until SIGINT or SIGTERM; `announce` receives the lines a person reads (the addresses)."""
     app.raise_unless_ready()
     settings = settings.model_copy(update={"temporal_address": f"127.0.0.1:{settings.server_port}"})
+    listener = _api_listener(settings)  # before anything starts: a taken port is said at once, and nothing leaks
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -60,11 +61,12 @@ async def up(settings: Settings, app: Handoffs, *, announce: Callable[[str], Non
             )
         )
         async with build_worker(client, settings, app, ledger=ledger):
-            serving = asyncio.create_task(api.serve())
+            serving = asyncio.create_task(api.serve(sockets=[listener]))
             while not api.started and not serving.done():
                 await asyncio.sleep(0.05)
             if serving.done():
-                serving.result()  # the API could not start (a port in use): raise its error
+                serving.result()
+                raise RuntimeError("the API stopped as it started")
             base = f"http://{settings.api_host}:{settings.api_port}"
             announce(f"API            {base}")
             announce(f"OpenAPI docs   {base}/docs")
@@ -78,6 +80,7 @@ async def up(settings: Settings, app: Handoffs, *, announce: Callable[[str], Non
             api.should_exit = True
             await serving
     finally:
+        listener.close()
         ledger.dispose()
         server.terminate()
         try:
@@ -86,6 +89,20 @@ async def up(settings: Settings, app: Handoffs, *, announce: Callable[[str], Non
             server.kill()
             server.wait()
         log.info("up.stopped")
+
+
+def _api_listener(settings: Settings) -> socket.socket:
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((settings.api_host, settings.api_port))
+    except OSError as error:
+        listener.close()
+        raise RuntimeError(
+            f"the API cannot listen on {settings.api_host}:{settings.api_port} ({error.strerror}): "
+            "set HANDOFF_API_PORT to a free port"
+        ) from None
+    return listener
 
 
 async def _wait_for_port(port: int, server: subprocess.Popen[bytes]) -> None:

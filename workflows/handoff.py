@@ -56,22 +56,31 @@ with workflow.unsafe.imports_passed_through():
     )
     from handoff.schemas.contract import DecisionKind, ExceptionPolicy, HandoffContract
     from handoff.schemas.paths import patched, value_at
+    from handoff.schemas.rules import Lookup
     from handoff.schemas.runs import Delivery, HandoffInput, HandoffResult, HandoffStatus, Stage
     from handoff.workflows import search_attributes as sa
     from handoff.workflows.refusals import describe_errors, refusal_for
     from handoff.workflows.registered import registered
-    from handoff.workflows.validation import evaluate, lookups_of
+    from handoff.workflows.validation import evaluate, lookups_to_run
 
 LEDGER_TIMEOUT = timedelta(seconds=30)
 LEDGER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=["LedgerError"])
 LOOKUP_TIMEOUT = timedelta(seconds=30)
-LOOKUP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=["KeyError"])
+LOOKUP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=["UnknownName"])
 DELIVERY_TIMEOUT = timedelta(minutes=2)
 DELIVERY_HEARTBEAT = timedelta(seconds=10)
 DELIVERY_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=["DeliveryRefused", "UnknownField", "InvalidFieldValue", "KeyError"],
+    non_retryable_error_types=["DeliveryRefused", "UnknownField", "InvalidFieldValue", "UnknownName", "BadAdapter"],
 )
+
+LOOKUPS_WHERE_THEY_APPLY = "lookups-where-they-apply"
+"""Patch: look-ups inside a `When` are asked (where its condition holds), absent values are not asked at all."""
+
+
+class MissingContract(RuntimeError):
+    """This worker's app has no such contract version; the workflow task is retried, the run does not fail."""
+
 
 NEXT_STAGE = {
     DecisionKind.APPROVE: Stage.DELIVERING,
@@ -89,7 +98,12 @@ class HandoffWorkflow:
     def __init__(self, args: Sequence[RawValue]) -> None:
         self._input = workflow.payload_converter().from_payload(args[0].payload, HandoffInput)
         self._handoff = workflow.info().workflow_type
-        self._contract = registered(self._handoff, self._input.contract_version)
+        # Pinned: the version the trigger checked the payload against, for the whole run, replays included. Runs
+        # started before the input carried it have it in their memo (stamped at start since the first release).
+        self._version: int | None = self._input.contract_version or workflow.memo_value(
+            "contract_version", None, type_hint=int
+        )
+        self._contract = registered(workflow.info().task_queue, self._handoff, self._version)
         self._payload = dict(self._input.payload)
         self._stage = Stage.RECEIVED
         self._cases: list[ExceptionCase] = []
@@ -105,9 +119,13 @@ class HandoffWorkflow:
     async def run(self, args: Sequence[RawValue]) -> HandoffResult:
         contract = self._contract
         if contract is None:
-            version = f" v{self._input.contract_version}" if self._input.contract_version else ""
-            raise ApplicationError(
-                f"No handoff named {self._handoff!r}{version} in this worker's app.", non_retryable=True
+            # Not this run's fault: a worker without its contract version (mid-deploy, or a misrouted start). The
+            # workflow task fails and Temporal retries it until a worker whose app has that version takes it.
+            version = f" v{self._version}" if self._version else ""
+            raise MissingContract(
+                f"No handoff {self._handoff!r}{version} in the app of this worker (task queue "
+                f"{workflow.info().task_queue!r}): add that version to the app, or keep it in the app's lock file, "
+                "until its runs have ended."
             )
         await self._enter(Stage.VALIDATING, run=self._stamp(contract))
         misfit = _misfit(contract, self._payload)
@@ -191,7 +209,11 @@ class HandoffWorkflow:
     async def _validate(self, contract: HandoffContract) -> list[Violation]:
         """Every violation in one pass: the declarative rules inline, the look-ups in one activity."""
         assert contract.trigger is not None
-        typed = contract.trigger.payload.model_validate(self._payload)
+        typed = contract.trigger.payload.model_validate(self._payload).model_dump()
+        if workflow.patched(LOOKUPS_WHERE_THEY_APPLY):
+            lookups = list(lookups_to_run(contract.rules, typed))
+        else:  # runs that started before: every look-up of the contract itself, none inside a When
+            lookups = [(rule, False) for rule in contract.rules if isinstance(rule, Lookup)]
         checks = [
             LookupCheck(
                 check=rule.check,
@@ -201,18 +223,21 @@ class HandoffWorkflow:
                 reason=rule.reason,
                 nested=nested,
             )
-            for rule, nested in lookups_of(contract.rules)
+            for rule, nested in lookups
         ]
         looked_up = LookupResult()
         if checks:
-            looked_up = await workflow.execute_activity(
-                RUN_LOOKUPS,
-                LookupRequest(workflow_id=workflow.info().workflow_id, handoff=self._handoff, checks=checks),
-                result_type=LookupResult,
-                start_to_close_timeout=LOOKUP_TIMEOUT,
-                retry_policy=LOOKUP_RETRY,
-            )
-        return evaluate(contract.rules, typed.model_dump(), looked_up.failed) + looked_up.violations
+            try:
+                looked_up = await workflow.execute_activity(
+                    RUN_LOOKUPS,
+                    LookupRequest(workflow_id=workflow.info().workflow_id, handoff=self._handoff, checks=checks),
+                    result_type=LookupResult,
+                    start_to_close_timeout=LOOKUP_TIMEOUT,
+                    retry_policy=LOOKUP_RETRY,
+                )
+            except ActivityError as error:
+                await self._fail(f"The look-ups could not be run: {error.cause or error}")
+        return evaluate(contract.rules, typed, looked_up.failed) + looked_up.violations
 
     async def _hold_for_decision(
         self, contract: HandoffContract, violations: list[Violation]

@@ -41,11 +41,25 @@ def is_present(value: Any) -> bool:
     return True
 
 
-def lookups_of(rules: Iterable[Rule]) -> Iterator[tuple[Lookup, bool]]:
-    """Every `Lookup` of the rules, with whether it sits inside a `When` (nested), depth first."""
-    for placed in every_rule(rules):
-        if isinstance(placed.rule, Lookup):
-            yield placed.rule, bool(placed.place)
+def lookups_to_run(rules: Iterable[Rule], payload: Mapping[str, Any]) -> Iterator[tuple[Lookup, bool]]:
+    """The look-ups a validation pass must ask, each with whether it sits inside a `When` (nested).
+
+    Left out: a look-up whose value is absent (it holds, like every value rule: presence is `Required`'s job), and
+    one inside a `When` whose condition does not hold (a condition that needs a look-up itself is asked too).
+    """
+    for rule in rules:
+        yield from _lookups_in(rule, payload, nested=False)
+
+
+def _lookups_in(rule: Rule, payload: Mapping[str, Any], *, nested: bool) -> Iterator[tuple[Lookup, bool]]:
+    if isinstance(rule, Lookup):
+        if is_present(value_at(payload, rule.field)):
+            yield rule, nested
+    elif isinstance(rule, When):
+        yield from _lookups_in(rule.condition, payload, nested=True)
+        asks_a_system = any(isinstance(placed.rule, Lookup) for placed in every_rule([rule.condition]))
+        if asks_a_system or condition_holds(rule.condition, payload):
+            yield from _lookups_in(rule.then, payload, nested=True)
 
 
 def holds(rule: Rule, payload: Mapping[str, Any], failed_lookups: Collection[str] = ()) -> bool:

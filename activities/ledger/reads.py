@@ -292,3 +292,15 @@ def _case_counts(session: Session, workflow_ids: Iterable[str]) -> dict[str, int
         .group_by(col(CaseRow.workflow_id))
     ).all()
     return {workflow_id: count for workflow_id, count in rows}
+
+
+def open_runs_by_version(ledger: Engine) -> dict[tuple[str, int], int]:
+    """How many runs have not ended, per (handoff, contract version): what a removed version would strand."""
+    final = [stage.value for stage in Stage if stage.is_final]
+    query = (
+        select(RunRow.handoff, RunRow.contract_version, func.count())
+        .where(col(RunRow.stage).not_in(final))
+        .group_by(col(RunRow.handoff), col(RunRow.contract_version))
+    )
+    with Session(ledger) as session:
+        return {(handoff, version): count for handoff, version, count in session.exec(query).all()}

@@ -300,7 +300,7 @@ async def test_unknown_check_lists_the_known_ones() -> None:
     """Asking the app for an unknown look-up raises a KeyError that lists every look-up it registers."""
     app = build_app("sqlite://")
     with pytest.raises(KeyError) as raised:
-        await app.check("pos.table_is_clean", "T1")
+        await app.look_up("pos.table_is_clean", "T1")
 
     assert "'pos.table_is_clean'" in str(raised.value)
     assert all(name in str(raised.value) for name in app.registries.lookups)

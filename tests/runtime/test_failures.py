@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlmodel import Session
-from temporalio.client import WorkflowExecutionStatus, WorkflowFailureError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from examples.restaurant import RestaurantApp
+from handoff import Handoffs, Lookup
 from handoff.activities.delivery import DeliveryActivities
 from handoff.activities.ledger.database import create_schema, make_engine
 from handoff.activities.ledger.tables import RunRow
+from handoff.activities.user_code import UnknownName
 from handoff.schemas.activities import DeliveryRequest, SyncedField
 from handoff.schemas.runs import HandoffInput, Stage
-from handoff.workers.testkit import HandoffKit
+from handoff.workers.testkit import HandoffKit, running_handoffs
 from tests.runtime import payloads
+from tests.workflows.sample_contracts import GROUPS, ready_contract
 
 
 async def test_a_payload_that_bypassed_the_edge_fails_the_run_with_its_field_errors(kit: HandoffKit) -> None:
@@ -67,3 +73,65 @@ async def test_a_delivery_into_the_system_that_owns_the_entity_is_refused(
     assert ("DeliveryRefused", True) == (refused.value.type, refused.value.non_retryable)
     assert "reservation.party_size into 'booking'" in str(refused.value)
     assert restaurant.systems.adapter("booking").read("reservation-to-pos/R-1") is None
+
+
+# -- user code that misbehaves: the run fails, saying why, and the ledger says failed (never stuck, never retried
+#    into a second write) ------------------------------------------------------------------------------------------
+
+
+class _ForgetfulPos:
+    """An adapter that writes, then forgets to say what it did (returns None)."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def write(self, record_key: str, fields: Mapping[str, Any]) -> None:
+        self.writes += 1
+
+
+def _booking_app(pos: object, lookup: Callable[[Any], Any]) -> Handoffs:
+    app = Handoffs(groups=GROUPS, contracts=(ready_contract(rules=(TABLE_LOOKUP,)),))
+    app.source("bookings")
+    app.system("pos", pos)  # type: ignore[arg-type]
+    app.lookup("pos.table_exists")(lookup)
+    return app
+
+
+TABLE_LOOKUP = Lookup(check="pos.table_exists", field="booking.table", reason="The table must exist.")
+
+
+def _booking() -> dict[str, Any]:
+    return {"booking": {"id": f"B-{uuid.uuid4().hex[:8]}", "party_size": 2, "table": "T1"}, "guest": {"name": "Ada"}}
+
+
+async def _failed_run(kit: HandoffKit) -> tuple[str, RunRow]:
+    accepted = await kit.send("booking.confirmed", _booking())
+    with pytest.raises(WorkflowFailureError) as failed:
+        await kit.result(accepted.workflow_id)
+    with Session(kit.ledger) as session:
+        run = session.get(RunRow, accepted.workflow_id)
+    assert run is not None
+    return str(failed.value.cause), run
+
+
+async def test_an_adapter_that_returns_nothing_fails_the_run_once(client: Client, tmp_path: Path) -> None:
+    pos = _ForgetfulPos()
+    async with running_handoffs(client, _booking_app(pos, lambda table: True), tmp_path) as kit:
+        cause, run = await _failed_run(kit)
+
+    assert "returned None from write()" in cause and "'pos'" in cause
+    assert (Stage.FAILED.value, 1) == (run.stage, pos.writes)  # not retried into a second write
+
+
+async def test_a_lookup_that_raises_fails_the_run_instead_of_leaving_it_validating(
+    client: Client, tmp_path: Path
+) -> None:
+    def broken(table: Any) -> bool:
+        raise UnknownName("no such thing")  # stands for the app's own unknown-name error: not retried
+
+    async with running_handoffs(client, _booking_app(_ForgetfulPos(), broken), tmp_path) as kit:
+        cause, run = await _failed_run(kit)
+
+    assert "look-ups could not be run" in cause
+    assert Stage.FAILED.value == run.stage
+    assert run.failure is not None and "no such thing" in run.failure

@@ -15,7 +15,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from examples.restaurant import RestaurantApp
+from examples.restaurant import RestaurantApp, build_app, reservation_to_pos
+from examples.restaurant.app import CONTRACTS, LOCK_FILE
+from handoff import Max
 from handoff.activities.ledger.database import make_engine
 from handoff.schemas.activities import DELIVER
 
@@ -65,3 +67,37 @@ async def test_history_that_took_another_path_is_non_deterministic(replayer: Rep
 
     assert isinstance(result.replay_failure, NondeterminismError)
     assert "deliver_by_fax" in str(result.replay_failure)
+
+
+RESERVATION_HISTORIES = [p for p in HISTORIES if p.stem.startswith("reservation-to-pos")]
+
+
+def _moved_on(lock_file: Path | None, tmp_path: Path) -> RestaurantApp:
+    """The restaurant app after a rule change shipped as v2 (parties up to 14); v1 lives only in `lock_file`."""
+    v1 = reservation_to_pos.CONTRACT
+    rules = tuple(
+        Max(field=rule.field, value=14, reason="Parties over 14 are events.")
+        if isinstance(rule, Max) and rule.field == "reservation.party_size"
+        else rule
+        for rule in v1.rules
+    )
+    v2 = v1.model_copy(update={"version": 2, "rules": rules})
+    contracts = [v2, *(contract for contract in CONTRACTS if contract.name != v1.name)]
+    return build_app(f"sqlite:///{tmp_path / 'restaurant.db'}", contracts=contracts, lock_file=lock_file)
+
+
+@pytest.mark.parametrize("path", RESERVATION_HISTORIES, ids=[p.stem for p in RESERVATION_HISTORIES])
+async def test_histories_replay_after_a_rule_change_shipped_as_a_new_version(path: Path, tmp_path: Path) -> None:
+    """The example's v1 runs replay under v1, rebuilt from the lock file, though the app's code now says v2."""
+    ledger = make_engine(f"sqlite:///{tmp_path / 'ledger.db'}")
+    history = WorkflowHistory.from_json(f"replay-v2-{path.stem}", path.read_text())
+    try:
+        with_lock = Replayer(workflows=[], plugins=[_moved_on(LOCK_FILE, tmp_path).plugin(ledger=ledger)])
+        without = Replayer(workflows=[], plugins=[_moved_on(None, tmp_path).plugin(ledger=ledger)])
+        kept = await with_lock.replay_workflow(history, raise_on_replay_failure=False)
+        lost = await without.replay_workflow(history, raise_on_replay_failure=False)
+    finally:
+        ledger.dispose()
+
+    assert None is kept.replay_failure
+    assert lost.replay_failure is not None  # without v1, the run cannot be replayed as it ran

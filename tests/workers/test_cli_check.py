@@ -96,7 +96,6 @@ def test_check_judges_names_against_what_the_app_registers() -> None:
     findings = {(f["kind"], f["subject"]) for f in json.loads(output)[0]["findings"]}
     assert 1 == code
     assert {("unknown-lookup", "pos.table_exists(reservation.table_number)"), ("unknown-system", "pos")} <= findings
-    assert findings == {(f.kind.value, f.subject) for f in UNREGISTERED.readiness().findings}
 
 
 def test_check_json_on_a_broken_app_exits_1() -> None:

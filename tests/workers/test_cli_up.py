@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -97,3 +98,27 @@ def test_up_refuses_to_start_without_an_app(tmp_path: Path) -> None:
 
     assert 2 == result.returncode
     assert "no app given" in result.stderr
+
+
+@pytest.mark.slow
+def test_up_says_so_when_the_api_port_is_taken_and_stops_the_server(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {
+            "PATH": str(BIN),
+            "HANDOFF_APP": RESTAURANT_APP,
+            "HANDOFF_HOME": str(tmp_path),
+            "HANDOFF_SERVER_PORT": str(free_port()),
+            "HANDOFF_SERVER_UI": "false",
+            "HANDOFF_API_PORT": str(port),
+            "HANDOFF_LOG_LEVEL": "WARNING",
+            "COLUMNS": "200",
+        }
+        result = subprocess.run(
+            [str(BIN / "handoff"), "up"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        )
+
+    assert 1 == result.returncode, result.stdout + result.stderr
+    assert f"the API cannot listen on 127.0.0.1:{port}" in " ".join(result.stderr.split())

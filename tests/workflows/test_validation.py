@@ -10,7 +10,7 @@ import pytest
 from handoff.schemas.cases import Violation
 from handoff.schemas.paths import value_at
 from handoff.schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, Rule, When
-from handoff.workflows.validation import condition_holds, evaluate, holds, is_present, lookups_of, violation_of
+from handoff.workflows.validation import condition_holds, evaluate, holds, is_present, lookups_to_run, violation_of
 
 
 def payload(**deal: Any) -> dict[str, Any]:
@@ -201,10 +201,31 @@ def test_a_nested_lookup_counts_through_its_when(country: str, failed: set[str],
     assert expected == holds(ACCOUNT_CHECKED_WHEN_EU, payload(country=country, account="A-1"), failed)
 
 
-def test_lookups_of_finds_nested_ones_and_says_so() -> None:
+@pytest.mark.parametrize(
+    ("country", "account", "expected"),
+    [
+        ("DE", "A-1", [("top", False), ("nested", True)]),  # the When's condition holds: its look-up is asked
+        ("US", "A-1", [("top", False)]),  # it does not: nothing to ask
+        ("DE", None, []),  # no value: a look-up holds without asking, like every value rule
+    ],
+)
+def test_lookups_to_run_are_those_that_apply(
+    country: str, account: str | None, expected: list[tuple[str, bool]]
+) -> None:
     top = Lookup(check="crm.account_exists", field="deal.account", reason="r")
+    names = {top.label: "top", ACCOUNT_CHECKED_WHEN_EU.then.label: "nested"}
 
-    assert [(top, False), (ACCOUNT_CHECKED_WHEN_EU.then, True)] == list(lookups_of([top, ACCOUNT_CHECKED_WHEN_EU]))
+    found = lookups_to_run([top, ACCOUNT_CHECKED_WHEN_EU], payload(country=country, account=account))
+
+    assert expected == [(names[rule.label], nested) for rule, nested in found]
+
+
+def test_a_condition_that_needs_a_lookup_has_its_consequence_asked_too() -> None:
+    condition = Lookup(check="crm.is_key_account", field="deal.account", reason="c")
+    then = Lookup(check="crm.account_exists", field="deal.account", reason="t")
+    rule = When(condition=condition, then=then, reason="r")
+
+    assert [condition, then] == [found for found, _ in lookups_to_run([rule], payload(account="A-1"))]
 
 
 # Violations.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 
-from handoff.workers.cli import api, cases, check, migrate, new, operators, runtime  # noqa: F401  (each registers its commands)
+from handoff.workers.cli import api, cases, check, lock, migrate, new, operators, runtime  # noqa: F401  (each registers its commands)
 from handoff.workers.cli.app import app
 
 

@@ -9,12 +9,15 @@ Pure and deterministic, no I/O: the CLI, the worker and the tests all call it, a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from handoff.schemas.contract import Catalog, HandoffContract
 from handoff.schemas.findings import CatalogReadiness, ContractReadiness, Finding, Registries
 from handoff.workflows.readiness.comparisons import contradictory_comparisons
 from handoff.workflows.readiness.contradictions import contradictory_rules
 from handoff.workflows.readiness.escalation import escalation_problems
 from handoff.workflows.readiness.fields import unknown_fields
+from handoff.workflows.readiness.locked import content_changed
 from handoff.workflows.readiness.ownership import conflicting_owners, sync_overwrites_source
 from handoff.workflows.readiness.payload import UNKNOWN_PAYLOAD, PayloadShape, shape_of
 from handoff.workflows.readiness.questions import unanswered_questions
@@ -28,12 +31,15 @@ def check_catalog(
     catalog: Catalog,
     *,
     registries: Registries | None = None,
+    locked: Mapping[tuple[str, int], str] | None = None,
 ) -> CatalogReadiness:
     """Check every contract of the catalog, and the catalog as a whole.
 
     Args:
         catalog: the groups and contracts to check.
         registries: the look-ups, systems and transforms the app registers; None skips those checks.
+        locked: (handoff, version) -> content hash, from the app's lock file; a contract that changed under the same
+            version is refused.
 
     Returns:
         One verdict per contract, in catalog order, each READY when it has no findings.
@@ -47,6 +53,7 @@ def check_catalog(
                 [
                     *contract_findings(contract, declared_groups=groups, registries=registries),
                     *catalog_findings,
+                    *content_changed([contract], locked or {}),
                 ],
             )
             for contract, catalog_findings in zip(catalog.contracts, across, strict=True)
