@@ -14,14 +14,17 @@ import structlog
 
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     """Route structlog and the standard library (Temporal's own loggers) to stderr in one format."""
-    renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer()
+    renderers: list[structlog.types.Processor] = (
+        # An exception becomes a structured field (type, message, frames): a log search finds it by its parts.
+        [structlog.processors.dict_tracebacks, structlog.processors.JSONRenderer()]
         if fmt == "json"
-        else structlog.dev.ConsoleRenderer(
-            # Plain tracebacks: rich's formatter imports lazily, which fails inside Temporal's workflow sandbox.
-            colors=False,
-            exception_formatter=structlog.dev.plain_traceback,
-        )
+        else [
+            structlog.dev.ConsoleRenderer(
+                # Plain tracebacks: rich's formatter imports lazily, which fails inside Temporal's workflow sandbox.
+                colors=False,
+                exception_formatter=structlog.dev.plain_traceback,
+            )
+        ]
     )
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -40,7 +43,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                renderer,
+                *renderers,
             ],
         )
     )

@@ -118,8 +118,9 @@ def handoff_app(request: pytest.FixtureRequest) -> Handoffs:
     Override it in conftest.py to give the kit another app (the same contracts with in-memory adapters).
     """
     from handoff.workers.app import load_app
+    from handoff.workers.settings import load_settings
 
-    spec = str(request.config.getini(APP_OPTION) or "") or os.environ.get(APP_VARIABLE, "")
+    spec = str(request.config.getini(APP_OPTION) or "") or load_settings().app or ""
     if not spec:
         pytest.fail(
             f'handoff_app: no app given. Set `{APP_OPTION} = "yourpackage:app"` under [tool.pytest.ini_options] '
