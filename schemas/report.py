@@ -50,8 +50,8 @@ class GainCheck(BaseModel):
     verdict: GainVerdict
 
 
-class HandoffReport(BaseModel):
-    """One handoff's figures over every run in the ledger."""
+class HandoffFigures(BaseModel):
+    """A handoff's figures over a set of its runs: all of them (`HandoffReport`) or one contract version's."""
 
     handoff: str
     runs: int
@@ -65,6 +65,23 @@ class HandoffReport(BaseModel):
     escalations: int
     manual_touches_per_run: float | None = Field(description="Operator decisions per run; None: no runs.")
     gain: GainCheck | None = Field(default=None, description="None when the handoff is not in the catalog.")
+
+
+class VersionReport(HandoffFigures):
+    """One contract version's share of a handoff: the runs stamped with that version, against that version's gain
+    (the handoff's newest one when the app no longer has the version)."""
+
+    contract_version: int
+
+
+class HandoffReport(HandoffFigures):
+    """One handoff's figures over every run in the ledger."""
+
+    versions: list[VersionReport] = Field(
+        default_factory=list,
+        description="The same figures per contract version, oldest first, when asked for (`by_version`); "
+        "a version is listed once the ledger has a run of it.",
+    )
 
 
 class Report(BaseModel):

@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from examples.restaurant import RestaurantApp, build_app
 from handoff.workers.testkit import HandoffKit, running_handoffs
 from tests import postgres
+from tests.ledgers import ledger, ledger_url, postgres_url  # noqa: F401  (fixtures for every test module)
 
 SLA_SCALE = 1 / 1800
 """Scales contract SLAs for tests: reservation-to-pos's 30 minutes become one second."""

@@ -1,9 +1,10 @@
 """The operations report, computed from the ledger: did each handoff deliver the gain its contract promised?
 
 Figures per handoff: runs by outcome, open cases, the exception rate, cycle time and decision latency percentiles,
-escalations and manual touches, with the contract's declared gain marked met or not met. Percentiles are computed
-here in Python (nearest rank) from plain rows, so SQLite and PostgreSQL give the same answer; times that SQLite
-returns naive are UTC.
+escalations and manual touches, with the contract's declared gain marked met or not met; on request the same figures
+per contract version, from the version each run was stamped with, so a new version can be set against the old one.
+Percentiles are computed here in Python (nearest rank) from plain rows, so SQLite and PostgreSQL give the same
+answer; times that SQLite returns naive are UTC.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -20,7 +22,16 @@ from handoff.activities.ledger.reads import utc
 from handoff.activities.ledger.tables import CaseRow, DecisionRow, EscalationRow, RunRow
 from handoff.schemas.cases import CaseStatus
 from handoff.schemas.contract import Gain, HandoffContract, Measure
-from handoff.schemas.report import GainCheck, GainVerdict, GroupLatency, HandoffReport, Percentiles, Report
+from handoff.schemas.report import (
+    GainCheck,
+    GainVerdict,
+    GroupLatency,
+    HandoffFigures,
+    HandoffReport,
+    Percentiles,
+    Report,
+    VersionReport,
+)
 from handoff.schemas.runs import Stage
 
 
@@ -61,7 +72,7 @@ def gain_check(gain: Gain, actual: float | None) -> GainCheck:
 
 @dataclass
 class _Tally:
-    """The rows of one handoff, gathered before the figures are computed."""
+    """The rows of one handoff (or of one of its contract versions), gathered before the figures are computed."""
 
     stages: Counter[str] = field(default_factory=Counter)
     cycle_seconds: list[float] = field(default_factory=list)
@@ -72,44 +83,107 @@ class _Tally:
     escalations: int = 0
 
 
-def build_report(ledger: Engine, contracts: Sequence[HandoffContract], *, now: datetime | None = None) -> Report:
-    """The report for every contract given (in their order), then any other handoff the ledger has runs of."""
-    tallies: dict[str, _Tally] = defaultdict(_Tally)
+@dataclass
+class _Tallies:
+    """Every row counted twice: in its handoff's tally and in its contract version's."""
+
+    handoffs: dict[str, _Tally] = field(default_factory=lambda: defaultdict(_Tally))
+    versions: dict[tuple[str, int], _Tally] = field(default_factory=lambda: defaultdict(_Tally))
+    version_of_run: dict[str, int] = field(default_factory=dict)
+    run_of_case: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def of(self, handoff: str, workflow_id: str) -> list[_Tally]:
+        """The tallies a row of this run counts in; a case whose run the ledger lacks counts in the handoff's only."""
+        version = self.version_of_run.get(workflow_id)
+        tallies = [self.handoffs[handoff]]
+        return tallies if version is None else [*tallies, self.versions[handoff, version]]
+
+    def of_case(self, case_id: str) -> list[_Tally]:
+        """The tallies a row about this case counts in; none for a case not (yet) read, as an inner join has it."""
+        handoff, workflow_id = self.run_of_case.get(case_id, ("", ""))
+        return self.of(handoff, workflow_id) if handoff else []
+
+    def versions_of(self, handoff: str) -> list[tuple[int, _Tally]]:
+        return sorted((version, tally) for (name, version), tally in self.versions.items() if name == handoff)
+
+
+def build_report(
+    ledger: Engine, contracts: Sequence[HandoffContract], *, by_version: bool = False, now: datetime | None = None
+) -> Report:
+    """The report for every handoff of `contracts` (in their order), then any other handoff the ledger has runs of.
+
+    Args:
+        contracts: the app's contracts; several versions of a handoff may be given (`Handoffs.every_version()`):
+            the newest sets the handoff's gain, and each its own version's.
+        by_version: also split each handoff's figures by the contract version its runs were stamped with.
+    """
+    tallies = _gather(ledger)
+    newest: dict[str, HandoffContract] = {}
+    for contract in contracts:
+        if contract.name not in newest or contract.version > newest[contract.name].version:
+            newest[contract.name] = contract
+    exact = {(contract.name, contract.version): contract for contract in contracts}
+    names = list(dict.fromkeys(contract.name for contract in contracts))
+    lines = []
+    for name in names + sorted(set(tallies.handoffs) - set(newest)):
+        line = _figures(HandoffReport, name, tallies.handoffs[name], newest.get(name))
+        if by_version:
+            line.versions = [
+                _figures(
+                    VersionReport, name, tally, exact.get((name, version), newest.get(name)), contract_version=version
+                )
+                for version, tally in tallies.versions_of(name)
+            ]
+        lines.append(line)
+    return Report(generated_at=now or datetime.now(UTC), handoffs=lines)
+
+
+def _gather(ledger: Engine) -> _Tallies:
+    tallies = _Tallies()
     with Session(ledger) as session:
-        for handoff, stage, received_at, finished_at in session.exec(
-            select(RunRow.handoff, RunRow.stage, RunRow.received_at, RunRow.finished_at)
+        for workflow_id, handoff, version, stage in session.exec(
+            select(RunRow.workflow_id, RunRow.handoff, RunRow.contract_version, RunRow.stage)
         ).all():
-            tally = tallies[handoff]
-            tally.stages[stage] += 1
-            if stage == Stage.DELIVERED.value and finished_at is not None:
+            tallies.version_of_run[workflow_id] = version
+            for tally in tallies.of(handoff, workflow_id):
+                tally.stages[stage] += 1
+        for workflow_id, handoff, received_at, finished_at in session.exec(
+            select(RunRow.workflow_id, RunRow.handoff, RunRow.received_at, RunRow.finished_at).where(
+                RunRow.stage == Stage.DELIVERED.value
+            )
+        ).all():
+            if finished_at is None:
+                continue
+            for tally in tallies.of(handoff, workflow_id):
                 tally.cycle_seconds.append((utc(finished_at) - utc(received_at)).total_seconds())
-        for handoff, workflow_id, status in session.exec(
-            select(CaseRow.handoff, CaseRow.workflow_id, CaseRow.status)
+        for case_id, handoff, workflow_id, status in session.exec(
+            select(CaseRow.id, CaseRow.handoff, CaseRow.workflow_id, CaseRow.status)
         ).all():
-            tallies[handoff].runs_with_cases.add(workflow_id)
-            tallies[handoff].open_cases += status == CaseStatus.OPEN.value
-        for handoff, opened_at, group, decided_at in session.exec(
-            select(CaseRow.handoff, CaseRow.opened_at, DecisionRow.group, DecisionRow.decided_at)
+            tallies.run_of_case[case_id] = (handoff, workflow_id)
+            for tally in tallies.of(handoff, workflow_id):
+                tally.runs_with_cases.add(workflow_id)
+                tally.open_cases += status == CaseStatus.OPEN.value
+        for case_id, opened_at, group, decided_at in session.exec(
+            select(DecisionRow.case_id, CaseRow.opened_at, DecisionRow.group, DecisionRow.decided_at)
             .join(CaseRow, col(CaseRow.id) == col(DecisionRow.case_id))
             .where(col(DecisionRow.by_timeout).is_(False))
         ).all():
-            tallies[handoff].operator_decisions += 1
-            if group is not None:
-                tallies[handoff].latency_by_group[group].append((utc(decided_at) - utc(opened_at)).total_seconds())
-        for handoff in session.exec(
-            select(CaseRow.handoff).join(EscalationRow, col(EscalationRow.case_id) == col(CaseRow.id))
-        ).all():
-            tallies[handoff].escalations += 1
-
-    by_name = {contract.name: contract for contract in contracts}
-    names = [contract.name for contract in contracts] + sorted(set(tallies) - set(by_name))
-    return Report(
-        generated_at=now or datetime.now(UTC),
-        handoffs=[_handoff_report(name, tallies[name], by_name.get(name)) for name in names],
-    )
+            for tally in tallies.of_case(case_id):
+                tally.operator_decisions += 1
+                if group is not None:
+                    tally.latency_by_group[group].append((utc(decided_at) - utc(opened_at)).total_seconds())
+        for case_id in session.exec(select(EscalationRow.case_id)).all():
+            for tally in tallies.of_case(case_id):
+                tally.escalations += 1
+    return tallies
 
 
-def _handoff_report(handoff: str, tally: _Tally, contract: HandoffContract | None) -> HandoffReport:
+FiguresT = TypeVar("FiguresT", bound=HandoffFigures)
+
+
+def _figures(
+    model: type[FiguresT], handoff: str, tally: _Tally, contract: HandoffContract | None, **identity: int
+) -> FiguresT:
     runs = sum(tally.stages.values())
     exception_rate = round(100 * len(tally.runs_with_cases) / runs, 4) if runs else None
     touches = round(tally.operator_decisions / runs, 4) if runs else None
@@ -120,7 +194,7 @@ def _handoff_report(handoff: str, tally: _Tally, contract: HandoffContract | Non
         Measure.MANUAL_TOUCHES: touches,
     }
     gain = contract.gain if contract else None
-    return HandoffReport(
+    return model(
         handoff=handoff,
         runs=runs,
         delivered=tally.stages[Stage.DELIVERED.value],
@@ -136,4 +210,5 @@ def _handoff_report(handoff: str, tally: _Tally, contract: HandoffContract | Non
         escalations=tally.escalations,
         manual_touches_per_run=touches,
         gain=gain_check(gain, measured[gain.measure]) if gain else None,
+        **identity,
     )

@@ -9,8 +9,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from examples.restaurant import app as restaurant
+from examples.restaurant import reservation_to_pos
 from handoff.activities.ledger.report import build_report, nearest_rank
 from handoff.activities.ledger.tables import CaseRow, DecisionRow, EscalationRow, RunRow
+from handoff.schemas.contract import HandoffContract
 from handoff.schemas.report import GainVerdict, HandoffReport, Percentiles
 
 T0 = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
@@ -20,7 +22,9 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def add_run(session: Session, handoff: str, key: str, stage: str, finished_after: float | None = None) -> str:
+def add_run(
+    session: Session, handoff: str, key: str, stage: str, finished_after: float | None = None, *, version: int = 1
+) -> str:
     workflow_id = f"{handoff}/{key}"
     session.add(
         RunRow(
@@ -28,7 +32,7 @@ def add_run(session: Session, handoff: str, key: str, stage: str, finished_after
             handoff=handoff,
             event="test.event",
             dedupe_key=key,
-            contract_version=1,
+            contract_version=version,
             contract_hash="hash",
             stage=stage,
             last_step=1,
@@ -184,3 +188,102 @@ def test_each_gain_is_met_not_met_or_without_data(reports: dict[str, HandoffRepo
         empty.manual_touches_per_run,
         empty.cycle_time,
     )
+
+
+# -- split by contract version ----------------------------------------------------------------------------------------
+
+
+def shipped_again(contract: HandoffContract, *, target: float) -> HandoffContract:
+    """The contract as its next version, with another target for its gain."""
+    assert contract.gain is not None
+    return contract.model_copy(
+        update={"version": contract.version + 1, "gain": contract.gain.model_copy(update={"target": target})}
+    )
+
+
+V1 = reservation_to_pos.CONTRACT
+V2 = shipped_again(V1, target=20.0)
+"""reservation-to-pos shipped again as v2, with a cycle-time target of 20 seconds instead of 60."""
+
+
+@pytest.fixture
+def by_version(ledger: Engine) -> dict[str, HandoffReport]:
+    """reservation-to-pos runs of v1 (two delivered, one escalated and rejected), v2 (one delivered, one waiting on a
+    case) and v7, which the app does not have; lead-to-invoice runs of v1 only."""
+    with Session(ledger) as session:
+        add_run(session, "reservation-to-pos", "R1", "delivered", finished_after=10)
+        r2 = add_run(session, "reservation-to-pos", "R2", "delivered", finished_after=30)
+        add_case(session, r2, "C-R2", opened_after=1, owner="front-of-house")
+        decide(session, "C-R2", after=21, group="front-of-house")
+        r3 = add_run(session, "reservation-to-pos", "R3", "rejected", finished_after=3601)
+        add_case(session, r3, "C-R3", opened_after=1, owner="front-of-house")
+        escalate(session, "C-R3", r3, "front-of-house", "restaurant-managers")
+        decide(session, "C-R3", after=3601, group=None, by_timeout=True)
+        add_run(session, "reservation-to-pos", "R4", "delivered", finished_after=50, version=2)
+        r5 = add_run(session, "reservation-to-pos", "R5", "awaiting-decision", version=2)
+        add_case(session, r5, "C-R5", opened_after=2, owner="front-of-house")
+        add_run(session, "reservation-to-pos", "R6", "delivered", finished_after=5, version=7)
+        add_run(session, "lead-to-invoice", "D1", "delivered", finished_after=200)
+        session.commit()
+    contracts = [V2, *(c for c in restaurant.catalog.contracts if c.name != V1.name), V1]  # as every_version gives
+    report = build_report(ledger, contracts, by_version=True, now=at(7200))
+    return {handoff.handoff: handoff for handoff in report.handoffs}
+
+
+def test_by_version_splits_every_figure_by_the_version_each_run_was_stamped_with(
+    by_version: dict[str, HandoffReport],
+) -> None:
+    """Runs, outcomes, cases, escalations, touches, cycle time and latency per version, oldest version first."""
+    pos = by_version["reservation-to-pos"]
+    v1, v2, v7 = pos.versions
+    assert [1, 2, 7] == [line.contract_version for line in pos.versions]
+    assert [(3, 2, 1, 0), (2, 1, 0, 1), (1, 1, 0, 0)] == [
+        (line.runs, line.delivered, line.rejected, line.open_cases) for line in (v1, v2, v7)
+    ]
+    assert [(66.6667, 1, 0.3333), (50.0, 0, 0.0), (0.0, 0, 0.0)] == [
+        (line.exception_rate_pct, line.escalations, line.manual_touches_per_run) for line in (v1, v2, v7)
+    ]
+    assert [Percentiles(count=2, p50=10.0, p95=30.0), Percentiles(count=1, p50=50.0, p95=50.0)] == [
+        v1.cycle_time,
+        v2.cycle_time,
+    ]
+    assert ([("front-of-house", 20.0)], []) == (
+        [(latency.group, latency.seconds.p50) for latency in v1.decision_latency],
+        v2.decision_latency,
+    )
+
+
+def test_the_versions_add_up_to_the_handoffs_total(by_version: dict[str, HandoffReport]) -> None:
+    """The total line is every version's runs together; each line names its handoff."""
+    pos = by_version["reservation-to-pos"]
+    assert (6, 4, 1, 1) == (pos.runs, pos.delivered, pos.open_cases, pos.escalations)
+    assert pos.runs == sum(line.runs for line in pos.versions)
+    assert pos.delivered == sum(line.delivered for line in pos.versions)
+    assert {"reservation-to-pos"} == {line.handoff for line in pos.versions}
+    assert [1] == [line.contract_version for line in by_version["lead-to-invoice"].versions]
+    assert [] == by_version["order-to-kitchen"].versions  # no runs, no version lines
+
+
+def test_each_version_is_held_to_its_own_gain_and_an_unknown_one_to_the_newest(
+    by_version: dict[str, HandoffReport],
+) -> None:
+    """v1 meets its 60s target; v2 misses its 20s; v7, which the app lacks, is held to v2's; the total to v2's."""
+    pos = by_version["reservation-to-pos"]
+    verdicts = [(line.gain.actual, line.gain.target, line.gain.verdict) for line in (*pos.versions, pos) if line.gain]
+    assert [
+        (10.0, 60.0, GainVerdict.MET),
+        (50.0, 20.0, GainVerdict.NOT_MET),
+        (5.0, 20.0, GainVerdict.MET),
+        (10.0, 20.0, GainVerdict.MET),
+    ] == verdicts
+
+
+def test_without_by_version_the_report_has_no_version_lines(ledger: Engine) -> None:
+    """The split is asked for: by default each handoff has its total line only."""
+    with Session(ledger) as session:
+        add_run(session, "reservation-to-pos", "R1", "delivered", finished_after=10, version=2)
+        session.commit()
+
+    report = build_report(ledger, [V2, V1])
+
+    assert [([], 1)] == [(line.versions, line.runs) for line in report.handoffs]

@@ -179,6 +179,44 @@ async def test_report_has_a_line_per_handoff(api: httpx.AsyncClient, handoffs: H
     assert ["reservation-to-pos", "lead-to-invoice", "order-to-kitchen"] == [h.handoff for h in report.handoffs]
 
 
+async def test_report_by_version_splits_each_handoff_by_the_contract_version_of_its_runs(
+    api: httpx.AsyncClient, handoffs: HandoffKit
+) -> None:
+    """`/report?by_version=true` gives a line per version under the total; plain `/report` gives none."""
+    sent = (await api.post("/events/reservation.confirmed", json=payloads.reservation())).json()
+    await handoffs.wait_for_stage(sent["workflow_id"], Stage.DELIVERED)
+    received = datetime(2025, 1, 2, 19, 0, tzinfo=UTC)
+    with Session(handoffs.ledger) as session:  # a run of a version 2 this app has not shipped
+        session.add(
+            RunRow(
+                workflow_id="reservation-to-pos/R-V2",
+                handoff="reservation-to-pos",
+                event="reservation.confirmed",
+                dedupe_key="R-V2",
+                contract_version=2,
+                contract_hash="0123456789abcdef",
+                stage="rejected",
+                payload={},
+                received_at=received,
+                updated_at=received,
+                finished_at=received,
+            )
+        )
+        session.commit()
+
+    answer = await _eventually(
+        api, "/report?by_version=true", lambda report: report["handoffs"][0]["versions"][0]["delivered"] == 1
+    )
+    plain = Report.model_validate((await api.get("/report")).json())
+
+    pos = Report.model_validate(answer).handoffs[0]
+    assert (2, 1, 1) == (pos.runs, pos.delivered, pos.rejected)
+    assert [(1, 1, 1, 0), (2, 1, 0, 1)] == [
+        (line.contract_version, line.runs, line.delivered, line.rejected) for line in pos.versions
+    ]
+    assert [[], [], []] == [line.versions for line in plain.handoffs]
+
+
 async def test_healthz_is_200_when_all_answer_and_503_when_the_ledger_does_not(handoffs: HandoffKit) -> None:
     """Health checks the ledger and Temporal for real, and says which one failed."""
     unreachable = create_engine("sqlite:////nonexistent-directory/ledger.db")

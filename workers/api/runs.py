@@ -70,5 +70,15 @@ async def read_run(workflow_id: str, context: Annotated[Ready, Depends(api_conte
 
 
 @router.get("/report", response_model=Report, tags=["report"], summary="Each handoff's figures against its gain")
-async def read_report(context: Annotated[Ready, Depends(api_context)]) -> Report:
-    return await asyncio.to_thread(build_report, context.ledger, context.app.catalog.contracts)
+async def read_report(
+    context: Annotated[Ready, Depends(api_context)],
+    by_version: Annotated[
+        bool, Query(description="Also each handoff's figures per contract version (`versions`), oldest first.")
+    ] = False,
+) -> Report:
+    def report() -> Report:
+        # Every version (the lock file's too), so that each version line is held to its own contract's gain.
+        contracts = context.app.every_version() if by_version else context.app.catalog.contracts
+        return build_report(context.ledger, contracts, by_version=by_version)
+
+    return await asyncio.to_thread(report)

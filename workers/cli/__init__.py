@@ -5,7 +5,18 @@ from __future__ import annotations
 import os
 import sys
 
-from handoff.workers.cli import api, cases, check, lock, migrate, new, operators, runtime  # noqa: F401  (each registers its commands)
+from handoff.workers.cli import (  # noqa: F401  (each registers its commands)
+    api,
+    backtest,
+    cases,
+    check,
+    lock,
+    migrate,
+    new,
+    operators,
+    replay_check,
+    runtime,
+)
 from handoff.workers.cli.app import app
 
 

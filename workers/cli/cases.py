@@ -27,7 +27,7 @@ from handoff.activities.ledger.report import build_report
 from handoff.schemas.api import CaseDetail, CaseSummary, RunDetail, RunSummary
 from handoff.schemas.cases import DecisionRequest, DecisionResult
 from handoff.schemas.contract import DecisionKind
-from handoff.schemas.report import HandoffReport, Report
+from handoff.schemas.report import HandoffFigures, Report, VersionReport
 from handoff.schemas.runs import Stage
 from handoff.workers.api.runs import run_detail
 from handoff.workers.cli.app import AppOption, app, load_user_app
@@ -234,22 +234,31 @@ def status(
 
 
 @app.command()
-def report(as_json: AsJson = False, app_spec: AppOption = None) -> None:
+def report(
+    by_version: Annotated[
+        bool, typer.Option("--by-version", help="Also each handoff's figures per contract version, oldest first.")
+    ] = False,
+    as_json: AsJson = False,
+    app_spec: AppOption = None,
+) -> None:
     """Each handoff's figures from the ledger, against the gain its contract declares."""
-    contracts = load_user_app(app_spec).catalog.contracts
+    user_app = load_user_app(app_spec)
+    # Every version, so that each version line is held to the gain its own contract declared.
+    contracts = user_app.every_version() if by_version else user_app.catalog.contracts
     settings = _settings()
-    figures = _with_ledger(settings, lambda ledger: build_report(ledger, contracts))
+    figures = _with_ledger(settings, lambda ledger: build_report(ledger, contracts, by_version=by_version))
     if as_json:
         _print_json(TypeAdapter(Report), figures)
         return
+    lines: list[HandoffFigures] = [line for total in figures.handoffs for line in (total, *total.versions)]
     table = Table(title="Report", title_justify="left")
     for column in ("handoff", "runs", "delivered", "rejected", "failed", "open", "exceptions", "cycle p50/p95"):
         table.add_column(column, no_wrap=True)
     for column in ("touches/run", "escalations", "gain"):
         table.add_column(column)
-    for line in figures.handoffs:
+    for line in lines:
         table.add_row(
-            line.handoff,
+            f"  v{line.contract_version}" if isinstance(line, VersionReport) else line.handoff,
             str(line.runs),
             str(line.delivered),
             str(line.rejected),
@@ -262,10 +271,11 @@ def report(as_json: AsJson = False, app_spec: AppOption = None) -> None:
             _gain(line),
         )
     console.print(table)
-    for line in figures.handoffs:
+    for line in lines:
+        name = f"{line.handoff} v{line.contract_version}" if isinstance(line, VersionReport) else line.handoff
         for latency in line.decision_latency:
             console.print(
-                f"{line.handoff}: {latency.group} decides in {_seconds(latency.seconds.p50)} (p50), "
+                f"{name}: {latency.group} decides in {_seconds(latency.seconds.p50)} (p50), "
                 f"{_seconds(latency.seconds.p95)} (p95) over {latency.seconds.count} decision(s)"
             )
 
@@ -374,7 +384,7 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else _duration(value)
 
 
-def _gain(line: HandoffReport) -> str:
+def _gain(line: HandoffFigures) -> str:
     if line.gain is None:
         return "not in the catalog"
     gain = line.gain

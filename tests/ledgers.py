@@ -1,4 +1,4 @@
-"""Real ledger databases for the activities' tests: a SQLite file and a fresh PostgreSQL database, every run.
+"""Real ledger databases for tests: a SQLite file and a fresh PostgreSQL database, every run (fixtures for all tests).
 
 PostgreSQL is the session's server (tests/postgres.py: embedded, or HANDOFF_TEST_POSTGRES_URL). Each test gets a
 database of its own, created on that server and dropped afterwards, so tests never see each other's rows.
