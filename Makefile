@@ -23,8 +23,9 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# Two workers, each test file on one (its fixtures and its servers stay together); plain `pytest` runs serially.
 test: lint
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 demo: $(STAMP)
 	$(BIN)/handoff check --app $(APP)

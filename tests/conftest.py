@@ -18,6 +18,11 @@ from handoff.workers.testkit import HandoffKit, running_handoffs
 from tests import postgres
 from tests.ledgers import ledger, ledger_url, postgres_url  # noqa: F401  (fixtures for every test module)
 
+# pytest-xdist's workers set COLUMNS=80, and rich's consoles (the CLI's tables) fix their width from it when they are
+# created: CLI tests would see wrapped tables under `make test` only. Their runner sets COLUMNS per command.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 SLA_SCALE = 1 / 1800
 """Scales contract SLAs for tests: reservation-to-pos's 30 minutes become one second."""
 

@@ -1,49 +1,25 @@
-"""Runs and the report over HTTP, and the one way both edges read a run: live from Temporal, else from the ledger.
-
-Temporal is the source of truth for a run's live state, so `status` asks the workflow first; a run that Temporal
-no longer has (past retention) or cannot answer for (no worker to replay it) is read from the ledger instead.
-"""
+"""Runs and the report over HTTP. A run is read the way the CLI reads it (`handoff.workers.run_detail`)."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import Engine
-from temporalio.client import Client, WorkflowQueryFailedError
-from temporalio.service import RPCError
 
-from handoff.activities.ledger.reads import recent_runs, run_summary, status_from_ledger
+from handoff.activities.ledger.reads import recent_runs
 from handoff.activities.ledger.report import build_report
 from handoff.schemas.api import ErrorBody, RunDetail, RunSummary
 from handoff.schemas.report import Report
-from handoff.schemas.runs import HandoffStatus, Stage
+from handoff.schemas.runs import Stage
 from handoff.workers.api.context import Ready, api_context
 from handoff.workers.api.errors import ApiProblem
+from handoff.workers.run_detail import run_detail
 
 log = structlog.get_logger(__name__)
 
 router = APIRouter(tags=["runs"])
-
-LIVE_QUERY_TIMEOUT = timedelta(seconds=5)
-"""How long to wait for the workflow's answer before reading the ledger (a run needs a worker to answer)."""
-
-
-async def run_detail(client: Client, ledger: Engine, workflow_id: str) -> RunDetail | None:
-    """The run live from Temporal, else from the ledger; None when neither knows it."""
-    summary = await asyncio.to_thread(run_summary, ledger, workflow_id)
-    try:
-        status = await client.get_workflow_handle(workflow_id).query(
-            "status", result_type=HandoffStatus, rpc_timeout=LIVE_QUERY_TIMEOUT
-        )
-        return RunDetail(source="temporal", status=status, run=summary)
-    except (RPCError, WorkflowQueryFailedError) as error:
-        log.info("api.status_from_ledger", workflow_id=workflow_id, reason=str(error))
-    recorded = await asyncio.to_thread(status_from_ledger, ledger, workflow_id)
-    return None if recorded is None else RunDetail(source="ledger", status=recorded, run=summary)
 
 
 @router.get("/runs", response_model=list[RunSummary], summary="Recent runs, newest first")

@@ -9,9 +9,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from handoff.workers.api import create_app
 from handoff.workers.cli.app import AppOption, app, load_user_app
 from handoff.workers.logs import configure_logging
 from handoff.workers.settings import load_settings
@@ -24,6 +22,11 @@ def api_command(
     app_spec: AppOption = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) for your app, against the configured Temporal and ledger."""
+    # Imported here: FastAPI and uvicorn are a third of every `handoff` command's start-up, and only this needs them.
+    import uvicorn
+
+    from handoff.workers.api import create_app
+
     user_app = load_user_app(app_spec)
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)

@@ -29,11 +29,11 @@ from handoff.schemas.cases import DecisionRequest, DecisionResult
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.report import HandoffFigures, Report, VersionReport
 from handoff.schemas.runs import Stage
-from handoff.workers.api.runs import run_detail
 from handoff.workers.cli.app import AppOption, app, load_user_app
 from handoff.workers.client import connect
 from handoff.workers.decisions import DecisionRefused, decide, workflow_of_case
 from handoff.workers.logs import configure_logging
+from handoff.workers.run_detail import run_detail
 from handoff.workers.settings import Settings, load_settings
 from handoff.workers.worker import open_ledger
 

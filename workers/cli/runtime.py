@@ -20,7 +20,6 @@ from handoff.workers.logs import configure_logging
 from handoff.workers.server import server_command
 from handoff.workers.settings import load_settings
 from handoff.workers.trigger import PayloadInvalid, UnknownEvent, trigger
-from handoff.workers.up import up as run_up
 from handoff.workers.worker import serve
 
 console = Console()
@@ -64,6 +63,8 @@ def worker(app_spec: AppOption = None) -> None:
 @app.command()
 def up(app_spec: AppOption = None) -> None:
     """Start the embedded Temporal server, a worker and the API for your app; Ctrl-C stops all three."""
+    from handoff.workers.up import up as run_up  # brings FastAPI and uvicorn: only for this command
+
     user_app = load_user_app(app_spec)
     settings = load_settings()
     configure_logging(settings.log_level, settings.log_format)
