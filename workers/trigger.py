@@ -27,6 +27,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from handoff.schemas.contract import Catalog, HandoffContract
 from handoff.schemas.paths import value_at
 from handoff.schemas.runs import FieldError, HandoffInput, Stage, TriggerAccepted
+from handoff.workers.edge import dedupe_key_problem, value_problems
 from handoff.workflows import search_attributes as sa
 
 log = structlog.get_logger(__name__)
@@ -55,13 +56,22 @@ def contract_for(catalog: Catalog, event: str) -> HandoffContract:
 
 
 def checked_payload(contract: HandoffContract, event: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The payload as the trigger's model reads it (JSON types), or `PayloadInvalid` with every field error."""
-    assert contract.trigger is not None
+    """The payload as the trigger's model reads it (JSON types), or `PayloadInvalid` with every field error:
+    the model's, and what no run could carry (`handoff.workers.edge`)."""
+    assert contract.trigger is not None and contract.trigger.dedupe_key is not None
+    problems = value_problems(payload)
+    if problems:
+        raise PayloadInvalid(event, problems)
     try:
         model = contract.trigger.payload.model_validate(payload)
     except ValidationError as error:
         raise PayloadInvalid(event, field_errors(error)) from None
-    return model.model_dump(mode="json")
+    checked = model.model_dump(mode="json")
+    key = value_at(checked, contract.trigger.dedupe_key)
+    problem = dedupe_key_problem(contract.trigger.dedupe_key, "" if key is None else str(key))
+    if problem is not None:
+        raise PayloadInvalid(event, [problem])
+    return checked
 
 
 def field_errors(error: ValidationError) -> list[FieldError]:

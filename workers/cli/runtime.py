@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import subprocess
 import sys
@@ -16,6 +15,7 @@ from rich.console import Console
 from handoff.workers.app import AppNotReady
 from handoff.workers.cli.app import AppOption, app, load_user_app
 from handoff.workers.client import connect
+from handoff.workers.edge import NotJson, parse_event_body
 from handoff.workers.logs import configure_logging
 from handoff.workers.server import server_command
 from handoff.workers.settings import load_settings
@@ -91,9 +91,9 @@ def trigger_command(
     configure_logging(settings.log_level, settings.log_format)
     text = sys.stdin.read() if payload == "-" else _read(Path(payload))
     try:
-        body = json.loads(text)
-    except json.JSONDecodeError as error:
-        errors.print(f"The payload is not valid JSON: {error}. Nothing was started.")
+        body = parse_event_body(text)
+    except NotJson as error:
+        errors.print(f"The payload is not valid JSON: {error}. Nothing was started.", markup=False)
         raise typer.Exit(2) from None
     if not isinstance(body, dict):
         errors.print("The payload must be a JSON object. Nothing was started.")
