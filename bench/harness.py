@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -30,8 +31,11 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from handoff.activities.authorisation import attest
+from handoff.activities.ledger.operators import DuplicateOperator, add_operator
 from handoff.schemas.cases import DecisionRequest
 from handoff.schemas.contract import DecisionKind
+from handoff.workers.decisions import decision_key
 from handoff.workers.logs import configure_logging
 from handoff.workers.server import temporal_binary
 from handoff.workers.settings import Settings
@@ -233,7 +237,7 @@ class Running:
 
     async def decide(self, workflow_id: str, case_id: str) -> None:
         """Approve the case with the `decide` update (both flavours name it so and take a `DecisionRequest`)."""
-        await decide(self.client, workflow_id, case_id)
+        await decide(self.client, workflow_id, case_id, decision_key(self.settings))
 
     async def result(self, workflow_id: str) -> None:
         await self.client.get_workflow_handle(workflow_id).result()
@@ -242,9 +246,16 @@ class Running:
         return ledger_open_cases(self.ledger)
 
 
-async def decide(client: Client, workflow_id: str, case_id: str) -> None:
-    """Approve a case through the `decide` update; returns once the workflow has it in the ledger."""
-    await client.get_workflow_handle(workflow_id).execute_update("decide", approval(case_id))
+async def decide(client: Client, workflow_id: str, case_id: str, key: bytes) -> None:
+    """Approve a case through the `decide` update, attested as Handoff's edge does (bare ignores the attestation;
+    Handoff verifies it and the operator's groups in the ledger); returns once the workflow has it in the ledger."""
+    await client.get_workflow_handle(workflow_id).execute_update("decide", attest(approval(case_id), key))
+
+
+def add_the_operator(ledger: Engine) -> None:
+    """The scripted operator in the ledger, where Handoff looks up who decides (bare trusts the request)."""
+    with contextlib.suppress(DuplicateOperator):
+        add_operator(ledger, OPERATOR, OPERATOR_GROUPS, declared_groups=CATALOG.group_names)
 
 
 @asynccontextmanager
@@ -253,6 +264,7 @@ async def running(flavour: Flavour, client: Client, directory: Path, **overrides
     directory.mkdir(parents=True, exist_ok=True)
     settings = bench_settings(directory, flavour, **overrides)
     ledger = open_ledger(settings)
+    add_the_operator(ledger)
     app = build_app(restaurant_url(settings))
     try:
         app.systems.prepare()  # tables and reference data before the first run, for both flavours: not timed

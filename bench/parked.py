@@ -22,6 +22,7 @@ from typing import Any
 from temporalio.client import Client
 
 from handoff.activities.ledger.database import make_engine
+from handoff.workers.decisions import decision_key
 from handoff.workers.settings import Settings
 
 from figures import Clock, Goal, peak_rss_mb, print_goals, print_table, rss_mb, verdict, write_results
@@ -29,6 +30,7 @@ from harness import (
     HANDOFF,
     Flavour,
     WorkerProcess,
+    add_the_operator,
     arguments,
     bench_server,
     bench_settings,
@@ -88,6 +90,7 @@ async def measure(flavour: Flavour, client: Client, directory: Path, n: int, max
     figures: dict[str, Any] = {"start_seconds": await worker.start(client, settings.task_queue)}
     figures["idle_rss_mb"] = rss_mb(worker.pid)
     ledger = make_engine(settings.ledger_url)  # the worker created and migrated it
+    add_the_operator(ledger)
 
     async def park(count: int, total: int) -> None:
         """Start `count` more runs that open a case; wait until the ledger holds `total` open cases."""
@@ -118,7 +121,8 @@ async def measure(flavour: Flavour, client: Client, directory: Path, n: int, max
         figures["restart_seconds"] = await worker.start(client, settings.task_queue)
         cases = await asyncio.to_thread(ledger_open_cases, ledger)
         clock = Clock()
-        await bounded((decide(client, workflow_id, case_id) for case_id, workflow_id in cases), CONCURRENCY)
+        key = decision_key(settings)
+        await bounded((decide(client, workflow_id, case_id, key) for case_id, workflow_id in cases), CONCURRENCY)
         await wait_until(
             "resuming", lambda: ledger_count(ledger, "runs WHERE stage = 'delivered'") >= n, worker, timeout
         )

@@ -11,7 +11,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from handoff.schemas.cases import DecisionRecord, Escalation, ExceptionCase, RefusedDecision, Violation
+from handoff.schemas.cases import (
+    DecisionRecord,
+    DecisionRequest,
+    Escalation,
+    ExceptionCase,
+    RefusedDecision,
+    Violation,
+)
 from handoff.schemas.runs import Delivery, Stage
 
 # Activity names: the contract between the workflow (which may not import activities/) and the worker.
@@ -20,6 +27,8 @@ RECORD_ESCALATION = "record_escalation"
 RECORD_REFUSAL = "record_refusal"
 RUN_LOOKUPS = "run_lookups"
 DELIVER = "deliver"
+VERIFY_DECISION = "verify_decision"
+"""A local activity: it holds the decision key, and its verdict is recorded in the run's history."""
 
 
 class RunStamp(BaseModel):
@@ -68,7 +77,8 @@ class EscalationRecord(BaseModel):
 
 
 class RefusalRecord(BaseModel):
-    """A decision signal the workflow refused; kept for the audit trail. `case_id` may name no known case."""
+    """A decision (Update or signal) the workflow refused; kept for the audit trail. `case_id` may name no known
+    case."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -76,6 +86,28 @@ class RefusalRecord(BaseModel):
     handoff: str
     sequence: int = Field(ge=0, description="The run's count of refusals, the idempotency key with the run.")
     refused: RefusedDecision
+
+
+class DecisionCheck(BaseModel):
+    """A decision that arrived at a run, to authorise before the run judges it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    request: DecisionRequest
+    at: datetime
+    """The run's time when the decision arrived: an attestation older than its lifetime by then is refused."""
+
+
+class DecisionVerdict(BaseModel):
+    """Who sent a decision, as far as the ledger and the attestation can tell."""
+
+    model_config = ConfigDict(frozen=True)
+
+    problem: str | None = None
+    """Why the decision is not authorised, in words for the operator; None when it is."""
+    operator_groups: tuple[str, ...] = ()
+    """The operator's groups in the ledger now (never the ones the request claims); empty when refused."""
 
 
 class LookupCheck(BaseModel):

@@ -40,6 +40,9 @@ class RefusalKind(StrEnum):
     NOT_OWNER = "not-owner"
     """The operator is not in the group that owns the case now."""
     INVALID_CORRECTION = "invalid-correction"
+    UNAUTHORISED = "unauthorised"
+    """Nothing vouches for who sent it: no valid attestation from Handoff's edge, or an operator the ledger does not
+    have (any more)."""
 
 
 class Refusal(BaseModel):
@@ -59,8 +62,11 @@ class CaseStatus(StrEnum):
 class DecisionRequest(BaseModel):
     """A decision as an operator sends it, through a Temporal Update (or a signal, for callers that only signal).
 
-    The edge (CLI `--as`, API bearer token) authenticates the operator and fills in `operator_groups`; the workflow
-    checks them against the group that owns the case right now.
+    The edge (the API's bearer token, the CLI's operator token) authenticates the operator, and attests the request
+    with `issued_at` and `attestation`: an HMAC with a key only Handoff's processes hold. The workflow takes only an
+    attested decision of an operator the ledger has, and judges it with the groups the ledger gives that operator;
+    `operator_groups` is what the edge saw, kept for the caller's information, never trusted. Requests recorded before
+    attestation existed decode with neither.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -73,6 +79,10 @@ class DecisionRequest(BaseModel):
     patch: dict[str, Any] = Field(
         default_factory=dict, description="For 'correct': field path (`entity.field`) -> new value."
     )
+    issued_at: datetime | None = None
+    """When the edge attested the request (UTC); part of what the attestation covers."""
+    attestation: str | None = None
+    """The edge's HMAC-SHA256 over the request (`activities/authorisation.py`); None from anyone else."""
 
 
 class DecisionRecord(BaseModel):
@@ -93,7 +103,8 @@ class DecisionRecord(BaseModel):
 
 
 class RefusedDecision(BaseModel):
-    """A decision that arrived as a signal and was refused: kept in the case's history, nothing changed."""
+    """A decision the run refused, by Update or by signal: kept in the case's history and the ledger; the case is as
+    it was."""
 
     model_config = ConfigDict(frozen=True)
 

@@ -40,7 +40,10 @@ NAMESPACE_SCRIPT = ROOT / "deploy" / "temporal" / "create-namespace.sh"
 CLOUD_OVERRIDES = ROOT / "deploy" / "temporal-cloud"
 API_KEY_OVERRIDE = CLOUD_OVERRIDES / "api-key.yml"
 MTLS_OVERRIDE = CLOUD_OVERRIDES / "mtls.yml"
+REQUIRED_VARIABLES = {"HANDOFF_DECISION_KEY": "decision-key-from-the-secret-store-0123456789"}
+"""What an operator must set: the stack refuses to start without it (docs/operations.md)."""
 CLOUD_VARIABLES = {
+    **REQUIRED_VARIABLES,
     "TEMPORAL_CLOUD_ADDRESS": "billing.a1b2c.tmprl.cloud:7233",
     "TEMPORAL_CLOUD_NAMESPACE": "billing.a1b2c",
     "TEMPORAL_CLOUD_API_KEY": "key-from-the-secret-store",
@@ -317,8 +320,8 @@ def load_compose(*files: Path, variables: Mapping[str, str] | None = None) -> Co
 
 @pytest.fixture(scope="module")
 def config() -> Config:
-    """docker-compose.yml with every variable at its default."""
-    return load_compose(COMPOSE_FILE)
+    """docker-compose.yml with every variable at its default, and the required ones set."""
+    return load_compose(COMPOSE_FILE, variables=REQUIRED_VARIABLES)
 
 
 def _services(config: Config) -> dict[str, Config]:
@@ -399,7 +402,7 @@ def test_the_callers_environment_is_not_read(monkeypatch: pytest.MonkeyPatch) ->
     """A variable exported in the shell running the tests does not change what they check."""
     monkeypatch.setenv("HANDOFF_NAMESPACE", "somewhere-else")
 
-    assert "default" == _env(load_compose(COMPOSE_FILE), "worker")["HANDOFF_NAMESPACE"]
+    assert "default" == _env(load_compose(COMPOSE_FILE, variables=REQUIRED_VARIABLES), "worker")["HANDOFF_NAMESPACE"]
 
 
 def test_overrides_merge_like_compose() -> None:
@@ -540,7 +543,7 @@ def test_broken_documents_are_refused(tmp_path: Path, old: str, new: str, expect
 
 def test_compose_file_is_valid() -> None:
     """docker-compose.yml with every variable at its default passes every structural check."""
-    assert [] == compose_problems(resolve_compose(COMPOSE_FILE))
+    assert [] == compose_problems(resolve_compose(COMPOSE_FILE, variables=REQUIRED_VARIABLES))
 
 
 def test_every_service_is_defined(config: Config) -> None:
@@ -863,6 +866,15 @@ def test_mtls_override_mounts_the_client_certificate_the_apps_read(config: Confi
     for app in ("worker", "api"):
         assert {**_env(config, app), **cloud} == _env(overridden, app), app
         assert ["temporal-client-cert", "temporal-client-key"] == _services(overridden)[app]["secrets"], app
+
+
+def test_the_stack_refuses_to_start_without_a_decision_key(config: Config) -> None:
+    """Workers and the API attest and verify decisions with one secret: without it, nothing starts; with it, every
+    Handoff process has the same."""
+    with pytest.raises(ComposeFileError, match="required variable HANDOFF_DECISION_KEY is missing a value"):
+        load_compose(COMPOSE_FILE)
+    keys = {app: _env(config, app)["HANDOFF_DECISION_KEY"] for app in HANDOFF_APPS}
+    assert {app: REQUIRED_VARIABLES["HANDOFF_DECISION_KEY"] for app in HANDOFF_APPS} == keys
 
 
 @pytest.mark.parametrize(

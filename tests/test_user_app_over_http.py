@@ -32,6 +32,7 @@ from temporalio.worker import Worker
 import handoff
 from handoff import AppNotReady, Lookup, WriteOutcome
 from handoff.activities.ledger.operators import add_operator
+from handoff.schemas.operators import Role
 from handoff.schemas.runs import Stage
 from handoff.workers.api import create_app
 from handoff.workers.testkit import HandoffKit, running_handoffs
@@ -111,9 +112,12 @@ async def clinic(client: Client, billing: tuple[BillingService, str], tmp_path: 
 
 @pytest.fixture
 async def api(clinic: HandoffKit) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client for the Handoff API of the clinic's app, served by uvicorn."""
+    """An httpx client for the Handoff API of the clinic's app, served by uvicorn, with an administrator's token
+    (which sends events and reads; a decision sends its operator's token instead)."""
+    token = add_operator(clinic.ledger, "admin", [], declared_groups=[], role=Role.ADMINISTRATOR)
     served = create_app(clinic.settings, clinic.app, client=clinic.client, ledger=clinic.ledger)
-    async with serving(served) as url, httpx.AsyncClient(base_url=url, timeout=30) as http:
+    headers = {"Authorization": f"Bearer {token}"}
+    async with serving(served) as url, httpx.AsyncClient(base_url=url, timeout=30, headers=headers) as http:
         yield http
 
 

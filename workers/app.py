@@ -181,17 +181,21 @@ class Handoffs:
             raise UnknownName(f"the app registers no transform named {name!r}{_known(self._transforms)}") from None
         return await call(transform, value)
 
-    def plugin(self, *, ledger: Engine | str | None = None, pause_after_write: float = 0.0) -> HandoffPlugin:
+    def plugin(
+        self, *, ledger: Engine | str | None = None, decision_key: bytes | None = None, pause_after_write: float = 0.0
+    ) -> HandoffPlugin:
         """A Temporal plugin for any `Worker` (and `Client`): the handoff workflow and activities for this app.
 
         Args:
             ledger: the ledger's engine (the caller keeps it), or its URL; default: `HANDOFF_DATABASE_URL`, else
                 SQLite under `HANDOFF_HOME`.
+            decision_key: what decisions are verified with; default: `HANDOFF_DECISION_KEY` (see
+                `handoff.workers.decisions`).
             pause_after_write: tests only: a pause between a delivery's write and its acknowledgement.
         """
         from handoff.workers.plugin import HandoffPlugin
 
-        return HandoffPlugin(self, ledger=ledger, pause_after_write=pause_after_write)
+        return HandoffPlugin(self, ledger=ledger, key=decision_key, pause_after_write=pause_after_write)
 
 
 def load_app(spec: str) -> Handoffs:

@@ -1,19 +1,40 @@
-"""Deciding a case from the edge (CLI, API, test kit): find the case's run, send the decision as an Update.
+"""Deciding a case from the edge (CLI, API, test kit): find the case's run, attest the decision, send it as an Update.
 
-The workflow's update validator is the one judge of a decision (owner group, allowed decisions, already decided):
-a refused decision comes back as `DecisionRefused` with the workflow's own words and its `RefusalKind`.
+The edge has authenticated the operator (the API's bearer token, the CLI's operator token); it attests the request
+with the decision key (`HANDOFF_DECISION_KEY`), which only Handoff's processes hold, and the run takes only attested
+decisions (`activities/authorisation.py`). The workflow is the one judge of a decision (who sent it, owner group,
+allowed decisions, already decided): a refused decision comes back as `DecisionRefused` with the workflow's own words
+and its `RefusalKind`, and the run has recorded the refusal in the case's history and in the ledger.
+
+The key: `HANDOFF_DECISION_KEY`, the same on every worker, API and CLI host; it is required with a shared ledger (not
+SQLite). Without it, on one machine, a key is made once in `<HANDOFF_HOME>/decision.key` (mode 0600) and read by every
+process of that home: fine for development, not for a deployment whose processes do not share a disk.
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+from contextlib import suppress
+from pathlib import Path
+
+import structlog
 from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from handoff.activities.authorisation import attest
 from handoff.activities.ledger.tables import CaseRow
 from handoff.schemas.cases import DecisionRequest, DecisionResult, Refusal, RefusalKind
+from handoff.workers.settings import MIN_DECISION_KEY_LENGTH, Settings, load_settings
+from handoff.workflows.handoff import HandoffWorkflow
+
+log = structlog.get_logger(__name__)
+
+DEVELOPMENT_KEY_FILE = "decision.key"
+"""The development key's file in HANDOFF_HOME, made on first use when HANDOFF_DECISION_KEY is unset."""
 
 
 class DecisionRefused(Exception):
@@ -22,6 +43,24 @@ class DecisionRefused(Exception):
     def __init__(self, refusal: Refusal) -> None:
         self.refusal = refusal
         super().__init__(refusal.message)
+
+
+class MissingDecisionKey(RuntimeError):
+    """No decision key where one is required; the message says what to set."""
+
+
+def decision_key(settings: Settings) -> bytes:
+    """The key decisions are attested and verified with: HANDOFF_DECISION_KEY, else (SQLite ledger only) the
+    development key under HANDOFF_HOME; `MissingDecisionKey` for a shared ledger without one."""
+    if settings.decision_key is not None:
+        return settings.decision_key.get_secret_value().encode()
+    if not settings.ledger_url.startswith("sqlite"):
+        raise MissingDecisionKey(
+            "HANDOFF_DECISION_KEY is not set, and this ledger is shared (not SQLite): every worker, API and CLI "
+            "host needs the same secret to attest and verify decisions. Make one with "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(32))'` and set it on each of them."
+        )
+    return _development_key(settings.home / DEVELOPMENT_KEY_FILE)
 
 
 def workflow_of_case(ledger: Engine, case_id: str) -> str:
@@ -33,12 +72,15 @@ def workflow_of_case(ledger: Engine, case_id: str) -> str:
     return case.workflow_id
 
 
-async def decide(client: Client, workflow_id: str, request: DecisionRequest) -> DecisionResult:
-    """Send the decision to the run as an Update; returns once the workflow applied it and the ledger holds it."""
+async def decide(
+    client: Client, workflow_id: str, request: DecisionRequest, *, key: bytes | None = None
+) -> DecisionResult:
+    """Attest the decision of an authenticated operator with `key` (default: the settings' `decision_key`) and send
+    it to the run as an Update; returns once the workflow applied it and the ledger holds it."""
+    attested = attest(request, key if key is not None else decision_key(load_settings()))
     handle = client.get_workflow_handle(workflow_id)
     try:
-        result: DecisionResult = await handle.execute_update("decide", request, result_type=DecisionResult)
-        return result
+        return await handle.execute_update(HandoffWorkflow.decide, attested)
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             # The run has ended (its cases were decided) or never existed.
@@ -55,3 +97,25 @@ async def decide(client: Client, workflow_id: str, request: DecisionRequest) -> 
         if isinstance(cause, ApplicationError) and cause.type and cause.type in RefusalKind._value2member_map_:
             raise DecisionRefused(Refusal(kind=RefusalKind(cause.type), message=cause.message)) from None
         raise
+
+
+def _development_key(path: Path) -> bytes:
+    """The key in `path`, made there first if absent: readable by its owner only, made once even by racing processes."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(48) + "\n")
+        try:
+            os.link(draft, path)  # atomic, and fails if another process made the key first: theirs is kept
+            log.warning("decisions.development_key", path=str(path), hint="set HANDOFF_DECISION_KEY in production")
+        except FileExistsError:
+            pass
+        finally:
+            with suppress(FileNotFoundError):
+                draft.unlink()
+    key = path.read_text().strip()
+    if len(key) < MIN_DECISION_KEY_LENGTH:
+        raise MissingDecisionKey(f"{path} holds no usable decision key: delete it, and a new one is made.")
+    return key.encode()

@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_DECISION_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -65,12 +67,40 @@ class Settings(BaseSettings):
     api_host: str = Field(default="127.0.0.1", description="Bind address of `handoff api`.")
     api_port: int = Field(default=8000, description="Port of `handoff api`.")
     max_payload_bytes: int = Field(default=64 * 1024, ge=1, description="Largest event body the API accepts.")
+    auth_failure_limit: int = Field(
+        default=10,
+        ge=1,
+        description="Bad API tokens one client address may send within HANDOFF_AUTH_FAILURE_WINDOW_SECONDS; then 429.",
+    )
+    auth_failure_window_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="The window bad API tokens are counted in, per address and per API process (in memory).",
+    )
+
+    # Decisions
+    decision_key: SecretStr | None = Field(
+        default=None,
+        description="Secret the API and CLI attest each decision with and workers check it with: the same value "
+        "(32 characters or more) for every Handoff process. Required with a shared ledger (not SQLite); unset, a key "
+        "made once in <home>/decision.key (mode 0600) serves the processes of one machine.",
+    )
 
     # Logging
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: Literal["console", "json"] = Field(
         default="console", description="Readable console logs in development, JSON lines in production."
     )
+
+    @field_validator("decision_key")
+    @classmethod
+    def _long_enough(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and len(key.get_secret_value()) < MIN_DECISION_KEY_LENGTH:
+            raise ValueError(
+                f"HANDOFF_DECISION_KEY must be {MIN_DECISION_KEY_LENGTH} characters or more; make one with "
+                "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+            )
+        return key
 
     @property
     def ledger_url(self) -> str:

@@ -5,11 +5,15 @@ send events, decide cases and wait for stages. Handoff's own tests use it, and s
     async with running_handoffs(client, app, tmp_path, sla_scale=0.001) as kit:
         accepted = await kit.send("reservation.confirmed", payload)
         status = await kit.wait_for_stage(accepted.workflow_id, Stage.DELIVERED)
+
+The kit's worker and every edge in its process (`kit.decide`, an API served over the kit) share a fixed decision key,
+`TEST_DECISION_KEY`, unless `decision_key=` is given: tests need no HANDOFF_DECISION_KEY.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -21,15 +25,20 @@ from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from handoff.activities.ledger.operators import DuplicateOperator, UnknownOperator, add_operator, operator_named
 from handoff.activities.ledger.tables import CaseRow
 from handoff.schemas.cases import DecisionRequest, DecisionResult, ExceptionCase
 from handoff.schemas.contract import DecisionKind
+from handoff.schemas.operators import Operator
 from handoff.schemas.runs import HandoffResult, HandoffStatus, Stage, TriggerAccepted
 from handoff.workers.app import Handoffs
-from handoff.workers.decisions import decide
+from handoff.workers.decisions import decide, decision_key
 from handoff.workers.settings import Settings
 from handoff.workers.trigger import trigger
 from handoff.workers.worker import build_worker, open_ledger
+
+TEST_DECISION_KEY = "handoff-test-kit-decision-key-not-a-secret"
+"""The decision key of a kit (its worker and the edges in its process) unless it is given another: no secret."""
 
 
 class HandoffKit:
@@ -40,6 +49,8 @@ class HandoffKit:
         self.settings = settings
         self.app = app
         self.ledger = ledger
+        self.decision_key = decision_key(settings)
+        """The key the kit's worker verifies decisions with, and `decide` attests them with."""
 
     async def send(self, event: str, payload: Mapping[str, Any]) -> TriggerAccepted:
         """Trigger the event on this kit's task queue."""
@@ -111,27 +122,45 @@ class HandoffKit:
         reason: str = "checked with the guest",
         patch: Mapping[str, Any] | None = None,
     ) -> DecisionResult:
+        """Decide as `operator`, through the edge as the API and the CLI do (attested with the kit's key).
+
+        An operator the ledger does not have yet is added first, with `groups` (declared in the app's catalog); one
+        it has decides with the groups it has there, as in life: the run takes the ledger's groups, not `groups`.
+        """
+        known = await asyncio.to_thread(self.operator, operator, groups)
         request = DecisionRequest(
             case_id=case_id,
             decision=decision,
-            operator=operator,
-            operator_groups=groups,
+            operator=known.name,
+            operator_groups=known.groups,
             reason=reason,
             patch=dict(patch or {}),
         )
-        return await decide(self.client, workflow_id, request)
+        return await decide(self.client, workflow_id, request, key=self.decision_key)
+
+    def operator(self, name: str, groups: tuple[str, ...]) -> Operator:
+        """The operator `name` from the ledger, added with `groups` if the ledger does not have them yet."""
+        try:
+            return operator_named(self.ledger, name)
+        except UnknownOperator:
+            pass
+        with contextlib.suppress(DuplicateOperator):  # added meanwhile, by a decision sent at the same time
+            add_operator(self.ledger, name, groups, declared_groups=self.app.catalog.group_names)
+        return operator_named(self.ledger, name)
 
 
 @asynccontextmanager
 async def running_handoffs(
     client: Client, app: Handoffs, directory: Path, *, sla_scale: float = 1.0, **settings: Any
 ) -> AsyncIterator[HandoffKit]:
-    """Run a worker for `app` on a fresh task queue (or `task_queue=`), with its ledger under `directory`."""
+    """Run a worker for `app` on a fresh task queue (or `task_queue=`), with its ledger under `directory`, and the
+    decision key `TEST_DECISION_KEY` (or `decision_key=`)."""
     config = Settings(
         home=directory,
         task_queue=settings.pop("task_queue", None) or f"handoff-test-{uuid.uuid4().hex[:8]}",
         sla_scale=sla_scale,
         graceful_shutdown_seconds=settings.pop("graceful_shutdown_seconds", 1),
+        decision_key=settings.pop("decision_key", TEST_DECISION_KEY),
         **settings,
     )
     ledger = open_ledger(config)

@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 from handoff.activities.ledger.database import create_schema, make_engine
 from handoff.workers.app import Handoffs
 from handoff.workers.client import connect
+from handoff.workers.decisions import decision_key
 from handoff.workers.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -35,7 +36,13 @@ def build_worker(
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
-        plugins=[app.plugin(ledger=ledger, pause_after_write=settings.delivery_pause_seconds)],
+        plugins=[
+            app.plugin(
+                ledger=ledger,
+                decision_key=decision_key(settings),
+                pause_after_write=settings.delivery_pause_seconds,
+            )
+        ],
         max_concurrent_activities=settings.max_concurrent_activities,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         max_cached_workflows=settings.max_cached_workflows,

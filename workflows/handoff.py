@@ -10,6 +10,22 @@ One dynamic workflow serves every contract: the workflow type is the contract's 
 each handoff is its own workflow type in Temporal, and adding a handoff is adding a contract to the app. The run
 finds its contract among those the app's plugin registered (`registered.py`), at the version it was started with.
 Everything here is deterministic; every side effect (look-ups, deliveries, the ledger) is an activity.
+
+Decisions are authorised where they are applied. Anyone who can reach Temporal can send the `decide` Update or the
+`decision` signal with any operator name and groups, so neither is trusted: the edge (API, CLI) that authenticated the
+operator attests the request with a key only Handoff's processes hold, and each handler asks the local activity
+`verify_decision` (it holds the key; its verdict is recorded in history, so replays and key rotations stay
+deterministic) for the attestation's check and the operator's groups in the ledger. The judge (`refusals.py`) then
+runs on those groups, after the verdict, so a decision, an escalation or the end of the chain that came meanwhile
+counts.
+
+Every refusal is audited, through the Update path too: it is kept in the case's history and recorded in the ledger
+(`record_refusal`) before the Update fails with the reason. That is why the Update has no validator: a validator's
+rejection leaves no trace in history and cannot write to the ledger, so only the edge could audit it, and only for
+requests the edge sent; a request sent straight to Temporal, the one that most needs auditing, would leave none.
+Judging in the handler costs a refused Update a few history events: the audit trail itself.
+
+Runs whose decisions were taken before this check replay as they were (`AUTHORISED_DECISIONS`).
 """
 
 from __future__ import annotations
@@ -32,6 +48,9 @@ with workflow.unsafe.imports_passed_through():
         RECORD_REFUSAL,
         RECORD_STAGE_CHANGE,
         RUN_LOOKUPS,
+        VERIFY_DECISION,
+        DecisionCheck,
+        DecisionVerdict,
         DeliveryRequest,
         DeliveryResult,
         EscalationRecord,
@@ -51,6 +70,7 @@ with workflow.unsafe.imports_passed_through():
         Escalation,
         ExceptionCase,
         Refusal,
+        RefusalKind,
         RefusedDecision,
         Violation,
     )
@@ -74,8 +94,15 @@ DELIVERY_RETRY = RetryPolicy(
     non_retryable_error_types=["DeliveryRefused", "UnknownField", "InvalidFieldValue", "UnknownName", "BadAdapter"],
 )
 
+VERIFY_TIMEOUT = timedelta(seconds=10)
+VERIFY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=5), maximum_attempts=5)
+
 LOOKUPS_WHERE_THEY_APPLY = "lookups-where-they-apply"
 """Patch: look-ups inside a `When` are asked (where its condition holds), absent values are not asked at all."""
+AUTHORISED_DECISIONS = "authorised-decisions"
+"""Patch: a decision is authorised (attestation, the ledger's groups) and every refusal recorded. One marker per
+decision message (`authorised-decisions`, then `-2`, `-3`...), because the SDK memoises a patch for the whole run:
+with one id, a run that took a message before the deploy would replay it unpatched and trust every later one too."""
 
 
 class MissingContract(RuntimeError):
@@ -110,6 +137,7 @@ class HandoffWorkflow:
         self._deliveries: list[Delivery] = []
         self._unmatched_refusals: list[RefusedDecision] = []
         self._recorded_decisions: set[str] = set()
+        self._decision_messages = 0
         self._step = 0
         self._refusal_count = 0
         self._override = False
@@ -170,39 +198,30 @@ class HandoffWorkflow:
 
     @workflow.update
     async def decide(self, request: DecisionRequest) -> DecisionResult:
-        """An operator's decision on the open case. Returns once the ledger holds it."""
+        """An operator's decision on the open case. Returns once the ledger holds it; a refused one fails the Update
+        with the reason (its type the `RefusalKind`), once the case's history and the ledger hold the refusal."""
+        if self._authorised_decisions():
+            refusal = await self._judge(request)
+            if refusal is not None:
+                await self._record_refusal(request, refusal)
+                raise ApplicationError(refusal.message, type=refusal.kind.value, non_retryable=True)
+        # else: an Update taken before decisions were authorised, which its validator had judged
         case = self._apply(request)
         await workflow.wait_condition(lambda: case.id in self._recorded_decisions)
         assert case.decision is not None
         return DecisionResult(case=case, next_stage=NEXT_STAGE[case.decision.decision].value)
 
-    @decide.validator
-    def _validate_decide(self, request: DecisionRequest) -> None:
-        # Rejecting here writes nothing to history: the run and the ledger stay exactly as they were.
-        refusal = self._refusal(request)
-        if refusal is not None:
-            raise ApplicationError(refusal.message, type=refusal.kind.value, non_retryable=True)
-
     @workflow.signal(name="decision")
     async def decide_by_signal(self, request: DecisionRequest) -> None:
         """The same decision for callers that can only signal. A refused one is recorded, and changes nothing."""
-        refusal = self._refusal(request)
+        if self._authorised_decisions():
+            refusal = await self._judge(request)
+        else:  # a signal taken before decisions were authorised: judged on the groups it claimed, as it was then
+            refusal = self._refusal(request, request.operator_groups)
         if refusal is None:
             self._apply(request)
-            return
-        refused = RefusedDecision(request=request, refusal=refusal.message, kind=refusal.kind, at=workflow.now())
-        case = self._case(request.case_id)
-        (case.refused if case else self._unmatched_refusals).append(refused)
-        self._refusal_count += 1
-        record = RefusalRecord(
-            workflow_id=workflow.info().workflow_id,
-            handoff=self._handoff,
-            sequence=self._refusal_count,
-            refused=refused,
-        )
-        await workflow.execute_activity(
-            RECORD_REFUSAL, record, start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=LEDGER_RETRY
-        )
+        else:
+            await self._record_refusal(request, refusal)
 
     # -- the stages ---------------------------------------------------------------------------------------------------
 
@@ -408,9 +427,60 @@ class HandoffWorkflow:
     def _case(self, case_id: str) -> ExceptionCase | None:
         return next((case for case in self._cases if case.id == case_id), None)
 
-    def _refusal(self, request: DecisionRequest) -> Refusal | None:
+    def _authorised_decisions(self) -> bool:
+        """Whether this decision message is authorised and its refusal recorded (see `AUTHORISED_DECISIONS`)."""
+        self._decision_messages += 1
+        count = self._decision_messages
+        return workflow.patched(AUTHORISED_DECISIONS if count == 1 else f"{AUTHORISED_DECISIONS}-{count}")
+
+    async def _judge(self, request: DecisionRequest) -> Refusal | None:
+        """Authorise the decision (the edge's attestation; the operator and their groups in the ledger), then judge
+        it on those groups. Judged after the verdict: meanwhile the case may have been decided or escalated."""
+        check = DecisionCheck(workflow_id=workflow.info().workflow_id, request=request, at=workflow.now())
+        try:
+            verdict = await workflow.execute_local_activity(
+                VERIFY_DECISION,
+                check,
+                result_type=DecisionVerdict,
+                start_to_close_timeout=VERIFY_TIMEOUT,
+                retry_policy=VERIFY_RETRY,
+            )
+        except ActivityError as error:
+            return Refusal(
+                kind=RefusalKind.UNAUTHORISED,
+                message=f"The decision on case {request.case_id} by {request.operator!r} could not be verified "
+                f"({error.cause or error}); nothing changed: send it again.",
+            )
+        if verdict.problem is not None:
+            return Refusal(kind=RefusalKind.UNAUTHORISED, message=verdict.problem)
+        return self._refusal(request, verdict.operator_groups)
+
+    def _refusal(self, request: DecisionRequest, operator_groups: Sequence[str]) -> Refusal | None:
         assert self._contract is not None
-        return refusal_for(request, self._cases, self._contract, self._payload, workflow.info().workflow_id)
+        return refusal_for(
+            request,
+            self._cases,
+            self._contract,
+            self._payload,
+            workflow.info().workflow_id,
+            operator_groups=operator_groups,
+        )
+
+    async def _record_refusal(self, request: DecisionRequest, refusal: Refusal) -> None:
+        """Keep a refused decision in its case's history (the run's, for no known case) and in the ledger."""
+        refused = RefusedDecision(request=request, refusal=refusal.message, kind=refusal.kind, at=workflow.now())
+        case = self._case(request.case_id)
+        (case.refused if case else self._unmatched_refusals).append(refused)
+        self._refusal_count += 1
+        record = RefusalRecord(
+            workflow_id=workflow.info().workflow_id,
+            handoff=self._handoff,
+            sequence=self._refusal_count,
+            refused=refused,
+        )
+        await workflow.execute_activity(
+            RECORD_REFUSAL, record, start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=LEDGER_RETRY
+        )
 
     def _apply(self, request: DecisionRequest) -> ExceptionCase:
         case = self._case(request.case_id)

@@ -1,7 +1,9 @@
 """Who may decide what, and when: the rules a decision must pass before a run takes it.
 
-Pure functions over the run's cases and the contract, so the workflow's update validator, its signal handler and
-the tests share one judge. A refusal says why in words the operator can act on, and its kind lets the API answer
+Pure functions over the run's cases and the contract, so the workflow's decision handlers (Update and signal) and the
+tests share one judge. The judge is given the operator's groups: the ledger's, as the run's authorisation found them
+(never the ones a request claims), or, for a decision replayed from before decisions were authorised, the claimed
+ones it was judged on then. A refusal says why in words the operator can act on, and its kind lets the API answer
 with the right status code.
 """
 
@@ -24,8 +26,10 @@ def refusal_for(
     contract: HandoffContract,
     payload: dict[str, Any],
     workflow_id: str,
+    *,
+    operator_groups: Sequence[str],
 ) -> Refusal | None:
-    """Why `request` cannot be taken on this run now, or None when it can."""
+    """Why `request`, from an operator of `operator_groups`, cannot be taken on this run now, or None when it can."""
     case = next((c for c in cases if c.id == request.case_id), None)
     if case is None:
         known = ", ".join(c.id for c in cases) or "none"
@@ -45,8 +49,8 @@ def refusal_for(
             kind=RefusalKind.NOT_ALLOWED,
             message=f"The {contract.name} contract does not allow '{request.decision.value}' (allowed: {allowed}).",
         )
-    if case.owner_group not in request.operator_groups:
-        groups = ", ".join(request.operator_groups) or "no group"
+    if case.owner_group not in operator_groups:
+        groups = ", ".join(operator_groups) or "no group"
         return Refusal(
             kind=RefusalKind.NOT_OWNER,
             message=f"Operator {request.operator!r} ({groups}) may not decide case {case.id}: "

@@ -1,9 +1,11 @@
-"""Operators in the ledger: who may decide cases, for which groups, and the hash of their API token.
+"""Operators in the ledger: everyone with an API token, their role, the groups an operator decides for, and the
+hash of the token.
 
 A token is created here, handed back once, and stored only as its SHA-256 hash, so a copy of the ledger lets no one
-act as an operator. The CLI decides `--as <name>` (the groups come from here); the API resolves a bearer token.
-Groups must be declared in the catalog: the caller passes the declared names, because this layer may not import
-the catalog (activities import schemas only).
+act as an operator. The API (a bearer token) and the CLI (`handoff login`, HANDOFF_TOKEN) resolve a token here, and
+the API checks its role; a run takes a decision's groups from here, never from the request. Groups must be declared
+in the catalog: the caller passes the declared names, because this layer may not import the catalog (activities
+import schemas only).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlmodel import Session, select
 
 from handoff.activities.ledger.database import session_scope
 from handoff.activities.ledger.tables import OperatorRow
-from handoff.schemas.operators import Operator
+from handoff.schemas.operators import Operator, Role
 
 
 class OperatorProblem(ValueError):
@@ -43,17 +45,28 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def add_operator(ledger: Engine, name: str, groups: Sequence[str], *, declared_groups: Collection[str]) -> str:
-    """Add an operator of `groups` and return their new API token: the only time it is ever returned.
+def add_operator(
+    ledger: Engine,
+    name: str,
+    groups: Sequence[str],
+    *,
+    declared_groups: Collection[str],
+    role: Role = Role.OPERATOR,
+) -> str:
+    """Add `name` with `role` (an operator of `groups`) and return their new API token: the only time it is returned.
 
-    Raises `UndeclaredGroup` for a group not in `declared_groups` and `DuplicateOperator` for a name taken.
+    An operator needs at least one group, the other roles none. Raises `UndeclaredGroup` for a group not in
+    `declared_groups` (or an operator without one) and `DuplicateOperator` for a name taken.
     """
     name = name.strip()
     if not name or any(character.isspace() for character in name):
         raise OperatorProblem(f"An operator name is one word without spaces, got {name!r}.")
     declared = ", ".join(sorted(declared_groups)) or "none"
-    if not groups:
-        raise UndeclaredGroup(f"Operator {name!r} needs at least one group (declared groups: {declared}).")
+    if role == Role.OPERATOR and not groups:
+        raise UndeclaredGroup(
+            f"Operator {name!r} needs at least one group to decide cases for (declared groups: {declared}); "
+            "only the other roles (administrator, viewer, source) may have none."
+        )
     undeclared = sorted(set(groups) - set(declared_groups))
     if undeclared:
         raise UndeclaredGroup(
@@ -65,6 +78,7 @@ def add_operator(ledger: Engine, name: str, groups: Sequence[str], *, declared_g
         groups=list(dict.fromkeys(groups)),
         token_hash=token_hash(token),
         created_at=datetime.now(UTC),
+        role=Role(role).value,
     )
     try:
         with session_scope(ledger) as session:
@@ -78,7 +92,7 @@ def add_operator(ledger: Engine, name: str, groups: Sequence[str], *, declared_g
 
 
 def list_operators(ledger: Engine) -> list[Operator]:
-    """Every operator, by name."""
+    """Everyone with a token, by name."""
     with Session(ledger) as session:
         rows = session.exec(select(OperatorRow).order_by(OperatorRow.name)).all()
         return [_as_operator(row) for row in rows]
@@ -107,4 +121,4 @@ def operator_for_token(ledger: Engine, token: str) -> Operator | None:
 
 def _as_operator(row: OperatorRow) -> Operator:
     created_at = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
-    return Operator(name=row.name, groups=tuple(row.groups), created_at=created_at)
+    return Operator(name=row.name, groups=tuple(row.groups), created_at=created_at, role=Role(row.role))

@@ -135,7 +135,8 @@ class DeliveryRow(SQLModel, table=True):
 
 
 class OperatorRow(SQLModel, table=True):
-    """An operator who may decide cases for their groups. The API token is kept only as a hash."""
+    """Someone with an API token: an operator who decides their groups' cases, or another role
+    (`schemas.operators.Role`). The token is kept only as a hash."""
 
     __tablename__ = "operators"
 
@@ -143,3 +144,4 @@ class OperatorRow(SQLModel, table=True):
     groups: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     token_hash: str = Field(index=True, unique=True)
     created_at: datetime = _utc_column()
+    role: str = "operator"

@@ -4,8 +4,8 @@
 
 
 It starts the embedded Temporal server, a worker and the HTTP API for this app as real processes (`handoff server`,
-`handoff worker --app examples.restaurant:app`, `handoff api --app ...`), registers the operators,
-sends ~50 events through the API (some bad, some repeated, two malformed), shows the open cases, decides them as
+`handoff worker --app examples.restaurant:app`, `handoff api --app ...`), registers the operators and an
+administrator (whose API token sends the events and reads the cases, runs and report), sends ~50 events through the API (some bad, some repeated, two malformed), shows the open cases, decides them as
 their owners (after one refused attempt by a non-owner), prints the report, and stops everything it started.
 Any step that does not go as it should makes the demo exit non-zero.
 """
@@ -44,6 +44,8 @@ OPERATORS = {
     "sam": ("sales-ops",),
     "fin": ("finance",),
 }
+ADMINISTRATOR = "admin"
+"""Sends the events and reads over the API; in production a system sending events would hold a `source` token."""
 OWNER_OF = {"reservation-to-pos": "hana", "lead-to-invoice": "sam", "order-to-kitchen": "kai"}
 
 KEEP_EXPLORING = """
@@ -93,12 +95,15 @@ def _process(name: str, args: list[str], env: dict[str, str], logs: Path) -> Ite
         console.print(f"  stopped {name} (exit {process.returncode})")
 
 
-def _add_operator(name: str, groups: tuple[str, ...], env: dict[str, str]) -> str:
+def _add_operator(name: str, groups: tuple[str, ...], env: dict[str, str], role: str = "operator") -> str:
     """`handoff operators add`, as an administrator would; the operator's API token."""
     handoff = str(Path(sys.executable).parent / "handoff")
     group_args = [arg for group in groups for arg in ("--group", group)]
     done = subprocess.run(
-        [handoff, "operators", "add", name, *group_args, "--json"], env=env, capture_output=True, text=True
+        [handoff, "operators", "add", name, *group_args, "--role", role, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     if done.returncode != 0:
         raise DemoFailed(f"`handoff operators add {name}` failed: {done.stderr.strip()}")
@@ -130,11 +135,13 @@ def run_demo(home: Path) -> None:
         stack.enter_context(_process("server", ["server"], env, logs))
         _wait_for_port(grpc, "the Temporal server")
         tokens = {name: _add_operator(name, groups, env) for name, groups in OPERATORS.items()}
+        administrator = _add_operator(ADMINISTRATOR, (), env, role="administrator")
         stack.enter_context(_process("worker", ["worker"], env, logs))
         stack.enter_context(_process("api", ["api"], env, logs))
         _wait_for_port(api, "the API")
         base = f"http://127.0.0.1:{api}"
-        with httpx.Client(base_url=base, timeout=30) as http:
+        # The administrator's token goes with every request; a decision sends its operator's token instead.
+        with httpx.Client(base_url=base, timeout=30, headers={"Authorization": f"Bearer {administrator}"}) as http:
             _wait_healthy(http)
             console.print(f"  operators: {', '.join(f'{n} ({OPERATORS[n][0]})' for n in OPERATORS)}")
 

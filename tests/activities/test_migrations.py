@@ -3,6 +3,7 @@ rows upgrades without losing any, upgrading is idempotent and safe from racing p
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -21,10 +22,12 @@ from sqlmodel import SQLModel
 
 from handoff.activities.ledger.database import create_schema, make_engine
 from handoff.activities.ledger.migrate import MigrationError, alembic_config, current, head, upgrade
+from handoff.activities.ledger.operators import add_operator, list_operators, operator_for_token
 from handoff.activities.ledger.writes import record_refusal, record_stage_change
 from handoff.schemas.activities import RefusalRecord, RunStamp, StageChange
 from handoff.schemas.cases import DecisionRequest, ExceptionCase, RefusedDecision, Violation
 from handoff.schemas.contract import DecisionKind
+from handoff.schemas.operators import Role
 from handoff.schemas.runs import Stage
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
@@ -58,8 +61,8 @@ def differences(engine: Engine) -> list[Any]:
 
 
 def test_head_is_the_newest_revision() -> None:
-    """0002 is the newest revision (update this test when you add one: and write its upgrade test)."""
-    assert "0002" == head()
+    """0003 is the newest revision (update this test when you add one: and write its upgrade test)."""
+    assert "0003" == head()
 
 
 def test_migrated_schema_equals_the_models(engine: Engine) -> None:
@@ -81,11 +84,20 @@ def test_upgrade_at_head_changes_nothing(engine: Engine) -> None:
 
 
 def test_revisions_downgrade_and_upgrade_again(engine: Engine) -> None:
-    """Every revision's downgrade runs (to an empty database) and the upgrade after it builds the models again."""
+    """Every revision's downgrade runs (to an empty database) and the upgrade after it builds the models again.
+
+    Going back to 0002, where everyone in the operators table decides for their groups, takes the groups of every
+    role but operator away."""
     create_schema(engine)
+    add_operator(engine, "otto", ["finance"], declared_groups=["finance"])
+    add_operator(engine, "vera", ["finance"], declared_groups=["finance"], role=Role.VIEWER)
     with engine.connect() as connection:
         config = alembic_config()
         config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+        assert "role" not in {column["name"] for column in inspect(connection).get_columns("operators")}
+        groups = connection.exec_driver_sql("SELECT name, groups FROM operators ORDER BY name").all()
+        assert [("otto", ["finance"]), ("vera", [])] == [(name, _json(value)) for name, value in groups]
         command.downgrade(config, "0001")
         assert {"refused_decisions"} == LEDGER_TABLES - set(inspect(connection).get_table_names())
         command.downgrade(config, "base")
@@ -119,6 +131,7 @@ def test_upgrade_keeps_every_row_of_a_0001_ledger(engine: Engine) -> None:
         (r["workflow_id"], r["override"], r["failure"]) for r in runs
     ]
     assert [] == after["refused_decisions"]
+    assert [("maria", "operator")] == [(row["name"], row["role"]) for row in after["operators"]]
     assert [] == differences(engine)
 
     # New rows after old ones: PostgreSQL's id sequences carried on, and the new table and columns take writes.
@@ -129,13 +142,43 @@ def test_upgrade_keeps_every_row_of_a_0001_ledger(engine: Engine) -> None:
     assert [1, 2, 3, 4] == [row["id"] for row in _rows(engine)["violations"]]
 
 
+def test_upgrade_to_0003_gives_every_existing_operator_the_operator_role(engine: Engine) -> None:
+    """A 0002 ledger's operators keep their groups and token hashes and become operators (what they could do)."""
+    assert "0002" == upgrade(engine, "0002")
+    old = MetaData()
+    old.reflect(engine)
+    later = {**ROWS_0001["operators"][0], "name": "otto", "groups": ["finance"], "token_hash": "sha256$0b1c"}
+    with engine.begin() as connection:
+        connection.execute(old.tables["operators"].insert(), [*ROWS_0001["operators"], later])
+    before = _rows(engine)["operators"]
+
+    assert "0003" == upgrade(engine, "0003")
+
+    after = _rows(engine)["operators"]
+    assert [{**row, "role": "operator"} for row in before] == after
+    assert [] == differences(engine)
+    # The default only filled the old rows: a new administrator is written with its own role and no group.
+    token = add_operator(engine, "ada", [], declared_groups=[], role=Role.ADMINISTRATOR)
+    assert [("ada", Role.ADMINISTRATOR, ()), ("maria", Role.OPERATOR, ("front-desk", "duty-manager"))] == [
+        (o.name, o.role, o.groups) for o in list_operators(engine)[:2]
+    ]
+    found = operator_for_token(engine, token)
+    assert found is not None and Role.ADMINISTRATOR == found.role
+
+
 def test_a_ledger_from_before_migrations_is_adopted(engine: Engine) -> None:
-    """A ledger that create_all made (no alembic_version) is stamped at 0002, not created twice; its rows stay."""
-    SQLModel.metadata.create_all(engine)
+    """A ledger that create_all made (no alembic_version) is stamped at 0002, not created twice, then upgraded.
+
+    Its tables are those of 0002, which create_all made before migrations existed: built here by migrating to 0002
+    and forgetting the revision, since today's create_all would make today's tables."""
+    upgrade(engine, "0002")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE alembic_version")
     record_stage_change(engine, _first_change("W-1"))
     before = _rows(engine)
     create_schema(engine)
-    assert (head(), before) == (current(engine), _rows(engine))
+    assert (head(), []) == (current(engine), differences(engine))
+    assert before == {table: _without(rows, "role") for table, rows in _rows(engine).items()}
 
 
 def test_foreign_tables_without_a_revision_are_refused(engine: Engine) -> None:
@@ -225,15 +268,15 @@ def handoff_migrate(ledger_url: str, home: Path, *args: str) -> subprocess.Compl
 
 
 def test_handoff_migrate_upgrades_and_reports_the_revision(ledger_url: str, tmp_path: Path) -> None:
-    """`handoff migrate --revision 0001`, then `--current` says 0001 and that 0002 is newest, then `handoff migrate`."""
+    """`handoff migrate --revision 0001`, then `--current` says 0001 and that 0003 is newest, then `handoff migrate`."""
     to_0001 = handoff_migrate(ledger_url, tmp_path, "--revision", "0001")
     shown = handoff_migrate(ledger_url, tmp_path, "--current")
     to_head = handoff_migrate(ledger_url, tmp_path)
 
     assert (0, 0, 0) == (to_0001.returncode, shown.returncode, to_head.returncode), to_0001.stderr + to_head.stderr
     assert "is at revision 0001." in to_0001.stdout
-    assert "0001  (newest is 0002: run `handoff migrate`)" == shown.stdout.strip()
-    assert "is at revision 0002." in to_head.stdout
+    assert "0001  (newest is 0003: run `handoff migrate`)" == shown.stdout.strip()
+    assert "is at revision 0003." in to_head.stdout
     password = make_url(ledger_url).password
     assert not password or str(password) not in to_head.stdout  # the URL is shown without its password
     assert head() == current(ledger_url)
@@ -299,6 +342,15 @@ def _rows(engine: Engine) -> dict[str, list[dict[str, Any]]]:
             rows = connection.execute(select(table).order_by(*table.primary_key.columns)).mappings().all()
             tables[table.name] = [{key: _utc(value) for key, value in row.items()} for row in rows]
     return tables
+
+
+def _json(value: Any) -> Any:
+    """A JSON column read with raw SQL: text on SQLite, decoded already by psycopg."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def _without(rows: list[dict[str, Any]], column: str) -> list[dict[str, Any]]:
+    return [{key: value for key, value in row.items() if key != column} for row in rows]
 
 
 def _utc(value: Any) -> Any:

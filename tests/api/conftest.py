@@ -1,7 +1,8 @@
 """The API under test is the real thing: uvicorn on a loopback port, serving `create_app` over a running kit.
 
 Requests go through httpx over TCP, so status codes, headers, the body size limit and the lifespan are exercised
-exactly as a client meets them. SLAs are scaled so a reservation case waits a minute before escalating: long
+exactly as a client meets them. Every route but health needs a token: `api` sends an administrator's (who may send
+events and read everything), `anonymous` none, and a test that acts as someone else sends their token per request. SLAs are scaled so a reservation case waits a minute before escalating: long
 enough for a test to decide it even on a busy machine, short enough that nothing lingers.
 """
 
@@ -21,6 +22,7 @@ from temporalio.client import Client
 
 from examples.restaurant import RestaurantApp
 from handoff.activities.ledger.operators import add_operator
+from handoff.schemas.operators import Role
 from handoff.workers.api import create_app
 from handoff.workers.testkit import HandoffKit, running_handoffs
 
@@ -36,27 +38,56 @@ async def handoffs(client: Client, restaurant: RestaurantApp, tmp_path: Path) ->
 
 
 @pytest.fixture
-async def api(handoffs: HandoffKit) -> AsyncIterator[httpx.AsyncClient]:
-    """An httpx client for the API served by uvicorn on a free loopback port."""
-    async with serving(
+async def api_url(handoffs: HandoffKit) -> AsyncIterator[str]:
+    """The base URL of the API served by uvicorn on a free loopback port."""
+    async with serving_url(
         create_app(handoffs.settings, handoffs.app, client=handoffs.client, ledger=handoffs.ledger)
-    ) as http:
+    ) as url:
+        yield url
+
+
+@pytest.fixture
+async def api(api_url: str, tokens: dict[str, str]) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client for the API that sends the administrator's token (a request's own header replaces it)."""
+    async with httpx.AsyncClient(base_url=api_url, timeout=30, headers=bearer(tokens["ada"])) as http:
         yield http
 
 
 @pytest.fixture
+async def anonymous(api_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client for the same API that sends no token."""
+    async with httpx.AsyncClient(base_url=api_url, timeout=30) as http:
+        yield http
+
+
+OPERATORS: dict[str, tuple[Role, list[str]]] = {
+    "hana": (Role.OPERATOR, ["front-of-house"]),
+    "chef": (Role.OPERATOR, ["kitchen-leads"]),
+    "sam": (Role.OPERATOR, ["sales-ops"]),
+    "vera": (Role.VIEWER, []),
+    "ada": (Role.ADMINISTRATOR, []),
+    "till": (Role.SOURCE, []),
+}
+"""Three operators, a host (front-of-house), a chef (kitchen-leads) and a sales-ops clerk; a viewer; an
+administrator; and an event source (the restaurant's till)."""
+
+
+@pytest.fixture
 def tokens(handoffs: HandoffKit) -> dict[str, str]:
-    """API tokens of three operators: a host (front-of-house), a chef (kitchen-leads) and a sales-ops clerk."""
-    members = {"hana": ["front-of-house"], "chef": ["kitchen-leads"], "sam": ["sales-ops"]}
+    """The API token of each of `OPERATORS`, by name."""
     return {
-        name: add_operator(handoffs.ledger, name, groups, declared_groups=handoffs.app.catalog.group_names)
-        for name, groups in members.items()
+        name: add_operator(handoffs.ledger, name, groups, declared_groups=handoffs.app.catalog.group_names, role=role)
+        for name, (role, groups) in OPERATORS.items()
     }
 
 
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 @asynccontextmanager
-async def serving(app: Any) -> AsyncIterator[httpx.AsyncClient]:
-    """Serve an ASGI app with uvicorn on 127.0.0.1:<free port> for the block; yield an httpx client for it."""
+async def serving_url(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1:<free port> for the block; yield its base URL."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
         listener.bind(("127.0.0.1", 0))
         server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
@@ -67,8 +98,17 @@ async def serving(app: Any) -> AsyncIterator[httpx.AsyncClient]:
             await asyncio.sleep(0.01)
         port = listener.getsockname()[1]
         try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
-                yield http
+            yield f"http://127.0.0.1:{port}"
         finally:
             server.should_exit = True
             await task
+
+
+@asynccontextmanager
+async def serving(app: Any, token: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """Serve an ASGI app as `serving_url` does; yield an httpx client for it that sends `token`, if given."""
+    async with (
+        serving_url(app) as url,
+        httpx.AsyncClient(base_url=url, timeout=30, headers=bearer(token) if token else None) as http,
+    ):
+        yield http

@@ -1,5 +1,5 @@
 """`POST /cases/{id}/decision`: an operator's token decides for their group; every refusal has its status and
-changes nothing, in the run or in the ledger."""
+leaves the case as it was; a refusal the workflow gave is kept in the case's history and the ledger."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from handoff.schemas.cases import DecisionResult, ExceptionCase
 from handoff.schemas.runs import Stage
 from handoff.workers.testkit import HandoffKit
 from tests.api.checks import ledger_reaches, open_case_in_ledger, run_state
+from tests.api.conftest import bearer
 from tests.runtime import payloads
+from tests.runtime.test_refusals import without_refusals
 
 
 @pytest.fixture
@@ -22,17 +24,15 @@ async def reservation_case(api: httpx.AsyncClient, handoffs: HandoffKit) -> Exce
     return await open_case_in_ledger(handoffs, response.json()["workflow_id"])
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
 async def refused(
     api: httpx.AsyncClient, handoffs: HandoffKit, case: ExceptionCase, body: Any, headers: dict[str, str]
 ) -> httpx.Response:
-    """Send a decision that must be refused, and check that the run and the ledger are exactly as before."""
+    """Send a decision that must be refused, and check that the run and the ledger are as before: but for the refused
+    attempt itself, which the workflow keeps in the case's history (and the ledger) when the decision reached it."""
     before = await run_state(handoffs, case.workflow_id)
     response = await api.post(f"/cases/{case.id}/decision", json=body, headers=headers)
-    assert before == await run_state(handoffs, case.workflow_id)
+    after = await run_state(handoffs, case.workflow_id)
+    assert (without_refusals(before[0]), *before[1:]) == (without_refusals(after[0]), *after[1:])
     return response
 
 
@@ -82,14 +82,20 @@ async def test_deciding_a_decided_case_is_409(
 
 
 async def test_no_token_or_an_unknown_token_is_401_with_www_authenticate(
-    api: httpx.AsyncClient, handoffs: HandoffKit, tokens: dict[str, str], reservation_case: ExceptionCase
+    api: httpx.AsyncClient,
+    anonymous: httpx.AsyncClient,
+    handoffs: HandoffKit,
+    tokens: dict[str, str],
+    reservation_case: ExceptionCase,
 ) -> None:
     """Without a valid bearer token nobody decides; the answer says how to authenticate."""
     body = {"decision": "approve", "reason": "looks fine"}
 
-    missing = await refused(api, handoffs, reservation_case, body, {})
+    missing = await refused(anonymous, handoffs, reservation_case, body, {})
     unknown = await refused(api, handoffs, reservation_case, body, bearer("not-a-token"))
-    wrong_scheme = await refused(api, handoffs, reservation_case, body, {"Authorization": f"Basic {tokens['hana']}"})
+    wrong_scheme = await refused(
+        anonymous, handoffs, reservation_case, body, {"Authorization": f"Basic {tokens['hana']}"}
+    )
 
     assert [(401, "Bearer"), (401, 'Bearer error="invalid_token"'), (401, "Bearer")] == [
         (r.status_code, r.headers["www-authenticate"]) for r in (missing, unknown, wrong_scheme)
@@ -100,13 +106,18 @@ async def test_no_token_or_an_unknown_token_is_401_with_www_authenticate(
 async def test_an_operator_outside_the_owner_group_is_403(
     api: httpx.AsyncClient, handoffs: HandoffKit, tokens: dict[str, str], reservation_case: ExceptionCase
 ) -> None:
-    """A kitchen lead may not decide a front-of-house case: 403 with the workflow's own words."""
+    """A kitchen lead may not decide a front-of-house case: 403 with the workflow's own words; the case keeps the
+    refused attempt."""
     response = await refused(
         api, handoffs, reservation_case, {"decision": "approve", "reason": "x"}, bearer(tokens["chef"])
     )
 
     assert (403, "not-owner") == (response.status_code, response.json()["kind"])
     assert "it is owned by 'front-of-house' now" in response.json()["detail"]
+    audited = (await api.get(f"/cases/{reservation_case.id}")).json()["refused"]
+    assert [("approve", "chef", response.json()["detail"])] == [
+        (r["decision"], r["operator"], r["refusal"]) for r in audited
+    ]
 
 
 async def test_a_decision_the_contract_does_not_allow_is_422(

@@ -11,10 +11,13 @@ import httpx
 from sqlalchemy import create_engine
 from sqlmodel import Session
 
+from handoff.activities.authorisation import attest
+from handoff.activities.ledger.operators import add_operator
 from handoff.activities.ledger.tables import RunRow
 from handoff.schemas.api import CaseDetail, CaseSummary, RunDetail, RunSummary
 from handoff.schemas.cases import DecisionRequest
 from handoff.schemas.contract import DecisionKind
+from handoff.schemas.operators import Role
 from handoff.schemas.report import Report
 from handoff.schemas.runs import Stage
 from handoff.workers.api import create_app
@@ -56,12 +59,15 @@ async def test_a_case_reads_in_full_with_its_refused_attempts(api: httpx.AsyncCl
     case = await open_case_in_ledger(handoffs, sent["workflow_id"])
     await handoffs.client.get_workflow_handle(sent["workflow_id"]).signal(
         "decision",
-        DecisionRequest(
-            case_id=case.id,
-            decision=DecisionKind.APPROVE,
-            operator="chef",
-            operator_groups=("kitchen-leads",),
-            reason="hungry",
+        attest(  # a real operator's attested decision, sent as a signal: refused for his group, not his signature
+            DecisionRequest(
+                case_id=case.id,
+                decision=DecisionKind.APPROVE,
+                operator="chef",
+                operator_groups=("kitchen-leads",),
+                reason="hungry",
+            ),
+            handoffs.decision_key,
         ),
     )
     refused = await _eventually(api, f"/cases/{case.id}", lambda answer: bool(answer["refused"]))
@@ -80,7 +86,8 @@ async def test_a_case_reads_in_full_with_its_refused_attempts(api: httpx.AsyncCl
 
 async def test_an_escalated_case_shows_the_chain_and_the_contracts_decision(kit: HandoffKit) -> None:
     """With one-second SLAs the case passes to the managers, then the contract rejects it; the case shows both."""
-    async with serving(create_app(kit.settings, kit.app, client=kit.client, ledger=kit.ledger)) as api:
+    token = add_operator(kit.ledger, "ada", [], declared_groups=[], role=Role.ADMINISTRATOR)
+    async with serving(create_app(kit.settings, kit.app, client=kit.client, ledger=kit.ledger), token) as api:
         sent = (
             await api.post("/events/reservation.confirmed", json=payloads.reservation(reservation__party_size=14))
         ).json()

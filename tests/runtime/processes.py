@@ -15,6 +15,7 @@ from pathlib import Path
 
 from examples.restaurant.app import DATABASE_VARIABLE as RESTAURANT_DATABASE_VARIABLE
 from examples.restaurant.systems import RestaurantSystems
+from handoff.workers.testkit import TEST_DECISION_KEY
 
 BIN = Path(sys.executable).parent
 RESTAURANT_APP = "examples.restaurant:app"
@@ -30,7 +31,7 @@ def free_port() -> int:
 
 def handoff_env(home: Path, temporal_address: str, task_queue: str, **extra: str) -> dict[str, str]:
     """Environment for a `handoff` process: its own home (ledger, the restaurant's systems), this server, this task
-    queue, the restaurant app (its systems in `home / RESTAURANT_DATABASE`)."""
+    queue, the restaurant app (its systems in `home / RESTAURANT_DATABASE`), the test kit's decision key."""
     env = dict(os.environ)
     env.pop(RESTAURANT_DATABASE_VARIABLE, None)  # else the restaurant's systems would not be the ones under `home`
     env.update(
@@ -40,6 +41,7 @@ def handoff_env(home: Path, temporal_address: str, task_queue: str, **extra: str
         HANDOFF_TASK_QUEUE=task_queue,
         HANDOFF_LOG_FORMAT="json",
         HANDOFF_GRACEFUL_SHUTDOWN_SECONDS="1",
+        HANDOFF_DECISION_KEY=TEST_DECISION_KEY,
     )
     env.update({f"HANDOFF_{key.upper()}": value for key, value in extra.items()})
     return env

@@ -15,11 +15,13 @@ from temporalio.testing import WorkflowEnvironment
 
 from examples.restaurant import app as restaurant_app
 from handoff.activities.ledger.database import make_engine
+from handoff.activities.ledger.operators import add_operator
 from handoff.activities.ledger.tables import DeliveryRow
 from handoff.schemas.cases import DecisionRequest
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.runs import HandoffResult, HandoffStatus, Stage
 from handoff.workers.decisions import decide
+from handoff.workers.testkit import TEST_DECISION_KEY
 from handoff.workers.trigger import trigger
 from tests.runtime import payloads
 from tests.runtime.processes import free_port, handoff_env, handoff_process, restaurant_systems, wait_for_port
@@ -50,6 +52,13 @@ def _result(client: Client, workflow_id: str) -> asyncio.Future[HandoffResult]:
     return asyncio.ensure_future(asyncio.wait_for(handle.result(), timeout=60))
 
 
+def _add_host(home: Path) -> None:
+    """hana, of front-of-house, in the ledger of the `handoff` processes run with `home` (their worker made it)."""
+    ledger = make_engine(f"sqlite:///{home / 'ledger.db'}")
+    add_operator(ledger, "hana", ["front-of-house"], declared_groups=restaurant_app.catalog.group_names)
+    ledger.dispose()
+
+
 def _deliveries(home: Path, workflow_id: str) -> list[str]:
     ledger = make_engine(f"sqlite:///{home / 'ledger.db'}")
     with Session(ledger) as session:
@@ -73,6 +82,7 @@ async def test_a_worker_killed_while_a_case_is_open_leaves_the_run_to_the_next(
         status = await _wait_for_stage(client, accepted.workflow_id, Stage.AWAITING_DECISION)
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=10)
+    _add_host(tmp_path)
     with handoff_process(["worker"], env, tmp_path / "worker-2.log"):
         await decide(
             client,
@@ -84,6 +94,7 @@ async def test_a_worker_killed_while_a_case_is_open_leaves_the_run_to_the_next(
                 operator_groups=("front-of-house",),
                 reason="confirmed by phone",
             ),
+            key=TEST_DECISION_KEY.encode(),
         )
         result = await _result(client, accepted.workflow_id)
 
@@ -148,6 +159,7 @@ async def test_runs_survive_a_server_restart_on_the_same_database(tmp_path: Path
         client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
         with handoff_process(["worker"], worker_env, tmp_path / "worker-2.log"):
             await _wait_for_stage(client, accepted.workflow_id, Stage.AWAITING_DECISION)
+            _add_host(tmp_path)
             await decide(
                 client,
                 accepted.workflow_id,
@@ -164,6 +176,7 @@ async def test_runs_survive_a_server_restart_on_the_same_database(tmp_path: Path
                         "reservation.table_number": "T3",
                     },
                 ),
+                key=TEST_DECISION_KEY.encode(),
             )
             result = await _result(client, accepted.workflow_id)
 

@@ -1,4 +1,8 @@
-"""Only the owning group decides, only as the contract allows, and only once; a refused decision changes nothing."""
+"""Only the owning group decides, only as the contract allows, and only once; a refused decision leaves the case as
+it was, and the refusal is audited: in the case's history and in the ledger, through the Update as through the signal.
+
+(Who may send a decision at all, the attestation and the ledger's groups, is tests/runtime/test_authorised_decisions.py.)
+"""
 
 from __future__ import annotations
 
@@ -9,12 +13,14 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from examples.restaurant import RestaurantApp
+from handoff.activities.authorisation import attest
 from handoff.activities.ledger.tables import DecisionRow, RefusedDecisionRow, RunRow
 from handoff.schemas.cases import DecisionRequest, RefusalKind
 from handoff.schemas.contract import DecisionKind
-from handoff.schemas.runs import Stage
+from handoff.schemas.runs import HandoffStatus, Stage
 from handoff.workers.decisions import DecisionRefused
 from handoff.workers.testkit import HandoffKit
+from handoff.workflows.handoff import HandoffWorkflow
 from tests.runtime import payloads
 from tests.runtime.test_cases import bad_reservation
 
@@ -31,6 +37,23 @@ def ledger_snapshot(kit: HandoffKit, workflow_id: str) -> tuple[str, int, int]:
     return run.stage, step, decisions
 
 
+def without_refusals(status: HandoffStatus) -> HandoffStatus:
+    """The run's status minus the refused attempts its cases keep: what a refused decision must leave unchanged."""
+    cases = [case.model_copy(update={"refused": []}) for case in status.cases]
+    return status.model_copy(update={"cases": cases, "unmatched_refusals": []})
+
+
+def audited(kit: HandoffKit, workflow_id: str) -> list[tuple[int, str, str]]:
+    """The ledger's refused attempts of the run: sequence, operator, refusal."""
+    with Session(kit.ledger) as session:
+        rows = session.exec(
+            select(RefusedDecisionRow)
+            .where(RefusedDecisionRow.workflow_id == workflow_id)
+            .order_by(RefusedDecisionRow.sequence)
+        ).all()
+    return [(row.sequence, row.operator, row.refusal) for row in rows]
+
+
 async def refused(kit: HandoffKit, workflow_id: str, request: DecisionRequest) -> DecisionRefused:
     with pytest.raises(DecisionRefused) as raised:
         await kit.decide(
@@ -44,11 +67,12 @@ async def refused(kit: HandoffKit, workflow_id: str, request: DecisionRequest) -
     return raised.value
 
 
-async def test_update_refusals_say_why_and_change_nothing(kit: HandoffKit) -> None:
-    """A non-owner, a disallowed decision and a bad correction are refused with a reason; run and ledger unchanged."""
+async def test_update_refusals_say_why_change_nothing_and_are_audited(kit: HandoffKit) -> None:
+    """A non-owner, a disallowed decision and a bad correction are refused with a reason; the run and its ledger
+    records are as they were, and each refusal is in the case's history and the ledger."""
     accepted = await kit.send("deal.won", payloads.deal(deal__currency="CHF"))
     case = await kit.open_case(accepted.workflow_id)
-    before = (await kit.status(accepted.workflow_id), ledger_snapshot(kit, accepted.workflow_id))
+    before = (without_refusals(await kit.status(accepted.workflow_id)), ledger_snapshot(kit, accepted.workflow_id))
 
     not_owner = await refused(
         kit,
@@ -96,7 +120,16 @@ async def test_update_refusals_say_why_and_change_nothing(kit: HandoffKit) -> No
     assert RefusalKind.INVALID_CORRECTION == bad_patch.refusal.kind
     assert "deal.amount_cents" in str(bad_patch)
     assert "'deal.colour'" in str(unknown_field)
-    assert before == (await kit.status(accepted.workflow_id), ledger_snapshot(kit, accepted.workflow_id))
+    after = await kit.status(accepted.workflow_id)
+    assert before == (without_refusals(after), ledger_snapshot(kit, accepted.workflow_id))
+    in_history = [(r.request.operator, r.refusal) for r in after.cases[0].refused]
+    assert [
+        ("fin", str(not_owner)),
+        ("sam", str(not_allowed)),
+        ("sam", str(bad_patch)),
+        ("sam", str(unknown_field)),
+    ] == in_history
+    assert [(n, *attempt) for n, attempt in enumerate(in_history, 1)] == audited(kit, accepted.workflow_id)
 
 
 async def test_a_second_decision_on_a_decided_case_is_refused(kit: HandoffKit) -> None:
@@ -112,7 +145,7 @@ async def test_a_second_decision_on_a_decided_case_is_refused(kit: HandoffKit) -
         patch={"reservation.party_size": 6, "guest.name": "Ada", "reservation.channel": "web"},
     )
     await kit.open_case(accepted.workflow_id)
-    before = (await kit.status(accepted.workflow_id), ledger_snapshot(kit, accepted.workflow_id))
+    before = (without_refusals(await kit.status(accepted.workflow_id)), ledger_snapshot(kit, accepted.workflow_id))
 
     again = await refused(
         kit,
@@ -128,7 +161,10 @@ async def test_a_second_decision_on_a_decided_case_is_refused(kit: HandoffKit) -
 
     assert RefusalKind.ALREADY_DECIDED == again.refusal.kind
     assert f"Case {first.id} was already decided (correct by hana)" in str(again)
-    assert before == (await kit.status(accepted.workflow_id), ledger_snapshot(kit, accepted.workflow_id))
+    after = await kit.status(accepted.workflow_id)
+    assert before == (without_refusals(after), ledger_snapshot(kit, accepted.workflow_id))
+    assert [RefusalKind.ALREADY_DECIDED] == [r.kind for r in after.cases[0].refused]
+    assert [(1, "hana", str(again))] == audited(kit, accepted.workflow_id)
 
 
 async def test_a_decision_on_a_finished_run_is_refused_as_decided(kit: HandoffKit) -> None:
@@ -160,19 +196,15 @@ async def test_refused_signals_are_recorded_and_a_valid_signal_decides(
     accepted = await kit.send("deal.won", payloads.deal(deal__currency="CHF"))
     case = await kit.open_case(accepted.workflow_id)
     handle = kit.client.get_workflow_handle(accepted.workflow_id)
+    kit.operator("fin", ("finance",))
+    kit.operator("sam", ("sales-ops",))
     attempts = [
-        DecisionRequest(
-            case_id=case.id, decision=DecisionKind.REJECT, operator="fin", operator_groups=("finance",), reason="x"
-        ),
-        DecisionRequest(
-            case_id=case.id, decision=DecisionKind.APPROVE, operator="sam", operator_groups=("sales-ops",), reason="x"
-        ),
-        DecisionRequest(
-            case_id="C-nope", decision=DecisionKind.REJECT, operator="sam", operator_groups=("sales-ops",), reason="x"
-        ),
+        DecisionRequest(case_id=case.id, decision=DecisionKind.REJECT, operator="fin", reason="x"),
+        DecisionRequest(case_id=case.id, decision=DecisionKind.APPROVE, operator="sam", reason="x"),
+        DecisionRequest(case_id="C-nope", decision=DecisionKind.REJECT, operator="sam", reason="x"),
     ]
     for attempt in attempts:
-        await handle.signal("decision", attempt)
+        await handle.signal(HandoffWorkflow.decide_by_signal, attest(attempt, kit.decision_key))
     status = await kit.wait_for(
         accepted.workflow_id,
         lambda s: 3 == sum(len(c.refused) for c in s.cases) + len(s.unmatched_refusals),
@@ -184,24 +216,21 @@ async def test_refused_signals_are_recorded_and_a_valid_signal_decides(
     assert [RefusalKind.NOT_OWNER, RefusalKind.NOT_ALLOWED] == [r.kind for r in status.cases[0].refused]
     assert [RefusalKind.UNKNOWN_CASE] == [r.kind for r in status.unmatched_refusals]
     with Session(kit.ledger) as session:
-        rows = session.exec(
-            select(RefusedDecisionRow)
-            .where(RefusedDecisionRow.workflow_id == accepted.workflow_id)
-            .order_by(RefusedDecisionRow.sequence)
-        ).all()
         decisions = session.exec(select(DecisionRow).where(DecisionRow.workflow_id == accepted.workflow_id)).all()
-    assert [(1, "fin"), (2, "sam"), (3, "sam")] == [(r.sequence, r.operator) for r in rows]
+    assert [(1, "fin"), (2, "sam"), (3, "sam")] == [(s, o) for s, o, _ in audited(kit, accepted.workflow_id)]
     assert [] == decisions
 
     await handle.signal(
-        "decision",
-        DecisionRequest(
-            case_id=case.id,
-            decision=DecisionKind.CORRECT,
-            operator="sam",
-            operator_groups=("sales-ops",),
-            reason="customer pays in euros",
-            patch={"deal.currency": "EUR"},
+        HandoffWorkflow.decide_by_signal,
+        attest(
+            DecisionRequest(
+                case_id=case.id,
+                decision=DecisionKind.CORRECT,
+                operator="sam",
+                reason="customer pays in euros",
+                patch={"deal.currency": "EUR"},
+            ),
+            kit.decision_key,
         ),
     )
     result = await kit.result(accepted.workflow_id)

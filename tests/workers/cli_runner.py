@@ -17,12 +17,15 @@ from click.testing import Result
 from typer.testing import CliRunner
 
 from handoff.workers.cli.app import app
+from handoff.workers.cli.login import TOKEN_VARIABLE
 from handoff.workers.logs import configure_logging
 from handoff.workers.testkit import HandoffKit
 
 
 def cli_env(kit: HandoffKit, temporal_address: str) -> dict[str, str]:
-    """The environment that points `handoff` at the kit's server, task queue and ledger, and at the restaurant app."""
+    """The environment that points `handoff` at the kit's server, task queue and ledger, and at the restaurant app;
+    with the kit's decision key, and a config directory of its own (where `handoff login` keeps a token)."""
+    assert kit.settings.decision_key is not None
     return {
         "HANDOFF_APP": "examples.restaurant:app",
         "HANDOFF_TEMPORAL_ADDRESS": temporal_address,
@@ -31,14 +34,18 @@ def cli_env(kit: HandoffKit, temporal_address: str) -> dict[str, str]:
         "HANDOFF_DATABASE_URL": kit.settings.ledger_url,
         "HANDOFF_SLA_SCALE": str(kit.settings.sla_scale),
         "HANDOFF_LOG_LEVEL": "WARNING",
+        "HANDOFF_DECISION_KEY": kit.settings.decision_key.get_secret_value(),
+        "XDG_CONFIG_HOME": str(kit.settings.home / "config"),
         "COLUMNS": "200",  # tables wide enough that ids are never wrapped
     }
 
 
-async def handoff(env: dict[str, str], *args: str) -> Result:
-    """`handoff <args>` with `env`, in a thread; the result has exit_code, stdout and stderr."""
+async def handoff(env: dict[str, str], *args: str, stdin: str | None = None) -> Result:
+    """`handoff <args>` with `env` (and no HANDOFF_TOKEN of the caller's), in a thread, reading `stdin`; the result
+    has exit_code, stdout and stderr."""
+    variables: dict[str, str | None] = {TOKEN_VARIABLE: None, **env}
     with restored_logging():
-        return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
+        return await asyncio.to_thread(CliRunner().invoke, app, list(args), input=stdin, env=variables)
 
 
 @contextmanager

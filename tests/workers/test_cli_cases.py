@@ -1,9 +1,11 @@
-"""`handoff cases`, `case`, `decide`, `runs`, `status`, `report`, run as an operator types them, against a real
-server and worker: decisions go through the workflow, refusals print its reason and change nothing."""
+"""`handoff cases`, `case`, `login`, `decide`, `runs`, `status`, `report`, run as an operator types them, against a
+real server and worker: decisions go through the workflow as the operator whose token the CLI holds, refusals print
+its reason and leave the case as it was."""
 
 from __future__ import annotations
 
 import json
+import stat
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,12 +37,25 @@ async def handoffs(client: Client, restaurant: RestaurantApp, tmp_path: Path) ->
 
 @pytest.fixture
 async def env(handoffs: HandoffKit, temporal_env: WorkflowEnvironment) -> dict[str, str]:
-    """The kit's environment, with two operators: hana (front-of-house) and chef (kitchen-leads)."""
-    variables = cli_env(handoffs, temporal_env.client.service_client.config.target_host)
+    """The kit's environment for `handoff`, logged in as nobody."""
+    return cli_env(handoffs, temporal_env.client.service_client.config.target_host)
+
+
+@pytest.fixture
+async def tokens(env: dict[str, str]) -> dict[str, str]:
+    """The API tokens of two operators added with `handoff operators add`: hana (front-of-house), chef
+    (kitchen-leads)."""
+    found = {}
     for name, group in (("hana", "front-of-house"), ("chef", "kitchen-leads")):
-        added = await handoff(variables, "operators", "add", name, "--group", group)
+        added = await handoff(env, "operators", "add", name, "--group", group, "--json")
         assert 0 == added.exit_code, added.output
-    return variables
+        found[name] = json.loads(added.stdout)["token"]
+    return found
+
+
+def acting_as(env: dict[str, str], token: str) -> dict[str, str]:
+    """`env` with HANDOFF_TOKEN set: how a script or CI acts as an operator."""
+    return {**env, "HANDOFF_TOKEN": token}
 
 
 def test_set_values_are_json_when_they_parse_and_text_otherwise() -> None:
@@ -98,12 +113,16 @@ async def test_cases_lists_open_cases_and_case_shows_one_in_full(env: dict[str, 
     assert "No case 'C-nope'" in unknown.stderr
 
 
-async def test_decide_approve_delivers_and_runs_and_status_show_it(env: dict[str, str], handoffs: HandoffKit) -> None:
-    """hana approves her group's case; the run delivers; `runs` and `status` (live) say so."""
+async def test_decide_approve_delivers_and_runs_and_status_show_it(
+    env: dict[str, str], tokens: dict[str, str], handoffs: HandoffKit
+) -> None:
+    """hana, by her HANDOFF_TOKEN, approves her group's case; the run delivers; `runs` and `status` (live) say so."""
     booking = await handoffs.send("reservation.confirmed", payloads.reservation(reservation__party_size=14))
     case = await open_case_in_ledger(handoffs, booking.workflow_id)
 
-    decided = await handoff(env, "decide", case.id, "approve", "--as", "hana", "--reason", "VIP, the manager agreed")
+    decided = await handoff(
+        acting_as(env, tokens["hana"]), "decide", case.id, "approve", "--reason", "VIP, the manager agreed"
+    )
     await ledger_reaches(handoffs, booking.workflow_id, Stage.DELIVERED)
     runs = await handoff(env, "runs", "--stage", "delivered", "--json")
     runs_table = await handoff(env, "runs", "--handoff", "reservation-to-pos", "--limit", "5")
@@ -119,38 +138,89 @@ async def test_decide_approve_delivers_and_runs_and_status_show_it(env: dict[str
     assert f"case {case.id}: approve by hana" in status_text.stdout
 
 
-async def test_a_refused_decision_prints_the_workflows_reason_exits_1_and_changes_nothing(
-    env: dict[str, str], handoffs: HandoffKit
+async def test_a_refused_decision_prints_the_workflows_reason_exits_1_and_leaves_the_case(
+    env: dict[str, str], tokens: dict[str, str], handoffs: HandoffKit
 ) -> None:
-    """A kitchen lead may not decide a front-of-house case; an unknown operator or a bad --set exit 2."""
+    """A kitchen lead may not decide a front-of-house case (exit 1, audited); no token, an unknown token or a bad
+    --set exit 2; none of them changes the case."""
     booking = await handoffs.send("reservation.confirmed", payloads.reservation(reservation__party_size=14))
     case = await open_case_in_ledger(handoffs, booking.workflow_id)
     before = await run_state(handoffs, booking.workflow_id)
+    hana, chef = acting_as(env, tokens["hana"]), acting_as(env, tokens["chef"])
 
-    not_owner = await handoff(env, "decide", case.id, "approve", "--as", "chef", "--reason", "looks tasty")
-    nobody = await handoff(env, "decide", case.id, "approve", "--as", "ghost", "--reason", "boo")
-    bad_set = await handoff(env, "decide", case.id, "correct", "--as", "hana", "--reason", "r", "--set", "size")
+    not_owner = await handoff(chef, "decide", case.id, "approve", "--reason", "looks tasty")
+    no_token = await handoff(env, "decide", case.id, "approve", "--reason", "boo")
+    unknown = await handoff(acting_as(env, "not-a-token"), "decide", case.id, "approve", "--reason", "boo")
+    bad_set = await handoff(hana, "decide", case.id, "correct", "--reason", "r", "--set", "size")
     bad_value = await handoff(
-        env, "decide", case.id, "correct", "--as", "hana", "--reason", "r", "--set", "reservation.party_size=four"
+        hana, "decide", case.id, "correct", "--reason", "r", "--set", "reservation.party_size=four"
     )
+    as_flag = await handoff(hana, "decide", case.id, "approve", "--as", "hana", "--reason", "r")
 
-    assert (1, 2, 2, 1) == (not_owner.exit_code, nobody.exit_code, bad_set.exit_code, bad_value.exit_code)
+    assert (1, 2, 2, 2, 1, 2) == tuple(
+        r.exit_code for r in (not_owner, no_token, unknown, bad_set, bad_value, as_flag)
+    ), not_owner.output
     assert "Refused (not-owner)" in not_owner.stderr and "owned by 'front-of-house'" in not_owner.stderr
-    assert "No operator named 'ghost' (known operators: chef, hana)" in nobody.stderr
+    assert "Operator 'chef' (kitchen-leads)" in not_owner.stderr
+    assert "No operator token: run `handoff login`" in no_token.stderr and "HANDOFF_TOKEN" in no_token.stderr
+    assert "The operator token from HANDOFF_TOKEN is no operator's in this ledger" in unknown.stderr
     assert "write entity.field=value" in bad_set.stderr
     assert "Refused (invalid-correction)" in bad_value.stderr
-    assert before == await run_state(handoffs, booking.workflow_id)
+    assert "No such option: --as" in as_flag.stderr
+    after = await run_state(handoffs, booking.workflow_id)
+    assert [("chef", "not-owner"), ("hana", "invalid-correction")] == [
+        (r.request.operator, r.kind.value if r.kind else None) for r in after[0].cases[0].refused
+    ]
+    unchanged = after[0].model_copy(update={"cases": [after[0].cases[0].model_copy(update={"refused": []})]})
+    assert before == (unchanged, *after[1:])
+
+
+async def test_login_keeps_the_token_for_decide_and_refuses_an_unknown_one(
+    env: dict[str, str], tokens: dict[str, str], handoffs: HandoffKit
+) -> None:
+    """`handoff login` checks the token against the ledger and keeps it, readable by the user only; `decide` then
+    acts as that operator, and HANDOFF_TOKEN, when set, wins over it."""
+    booking = await handoffs.send("reservation.confirmed", payloads.reservation(reservation__party_size=14))
+    case = await open_case_in_ledger(handoffs, booking.workflow_id)
+
+    wrong = await handoff(env, "login", "--token", "not-a-token")
+    logged_in = await handoff(env, "login", stdin=tokens["hana"] + "\n")
+    overridden = await handoff(acting_as(env, tokens["chef"]), "decide", case.id, "reject", "--reason", "no table")
+    decided = await handoff(env, "decide", case.id, "reject", "--reason", "no table free", "--json")
+
+    assert (1, 0, 1, 0) == (wrong.exit_code, logged_in.exit_code, overridden.exit_code, decided.exit_code), (
+        logged_in.output + decided.output
+    )
+    assert "That token is no operator's in this ledger" in wrong.stderr
+    assert "Logged in as hana (front-of-house)." in logged_in.stdout
+    assert tokens["hana"] not in logged_in.stdout
+    kept = handoffs.settings.home / "config" / "handoff" / "token"
+    assert (tokens["hana"], 0o600) == (kept.read_text().strip(), stat.S_IMODE(kept.stat().st_mode))
+    assert "Refused (not-owner)" in overridden.stderr
+    result = json.loads(decided.stdout)
+    assert ("hana", "front-of-house", "rejected") == (
+        result["case"]["decision"]["operator"],
+        result["case"]["decision"]["group"],
+        result["next_stage"],
+    )
 
 
 async def test_a_correction_from_the_command_line_revalidates_and_delivers(
-    env: dict[str, str], handoffs: HandoffKit
+    env: dict[str, str], tokens: dict[str, str], handoffs: HandoffKit
 ) -> None:
     """`--set reservation.party_size=4` is sent as the number 4; the corrected run delivers it."""
     booking = await handoffs.send("reservation.confirmed", payloads.reservation(reservation__party_size=14))
     case = await open_case_in_ledger(handoffs, booking.workflow_id)
 
     decided = await handoff(
-        env, "decide", case.id, "correct", "--as", "hana", "--reason", "4 guests", "--set", "reservation.party_size=4"
+        acting_as(env, tokens["hana"]),
+        "decide",
+        case.id,
+        "correct",
+        "--reason",
+        "4 guests",
+        "--set",
+        "reservation.party_size=4",
     )
 
     assert 0 == decided.exit_code, decided.output

@@ -34,10 +34,9 @@ def _read_until(process: subprocess.Popen[str], marker: str, timeout: float = 60
     raise AssertionError(f"`handoff up` did not print {marker!r} (exit {process.poll()}):\n{seen}")
 
 
-def _post(url: str, body: object) -> dict[str, object]:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}, method="POST"
-    )
+def _post(url: str, body: object, token: str) -> dict[str, object]:
+    headers = {"content-type": "application/json", "Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
     with urllib.request.urlopen(request, timeout=30) as response:
         answer: dict[str, object] = json.loads(response.read())
         return answer
@@ -59,6 +58,16 @@ def test_up_serves_the_app_then_stops_everything_on_a_signal(tmp_path: Path, sig
         "HANDOFF_GRACEFUL_SHUTDOWN_SECONDS": "2",
         "COLUMNS": "200",
     }
+    source = subprocess.run(
+        [str(BIN / "handoff"), "operators", "add", "till", "--role", "source", "--json"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert 0 == source.returncode, source.stderr
+    token = json.loads(source.stdout)["token"]
     up = subprocess.Popen(
         [str(BIN / "handoff"), "up"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -66,7 +75,7 @@ def test_up_serves_the_app_then_stops_everything_on_a_signal(tmp_path: Path, sig
         printed = _read_until(up, "Ctrl-C stops everything")
         children = psutil.Process(up.pid).children(recursive=True)
         commands = [" ".join(child.cmdline()) for child in children]
-        accepted = _post(f"http://127.0.0.1:{api}/events/order.placed", payloads.order())
+        accepted = _post(f"http://127.0.0.1:{api}/events/order.placed", payloads.order(), token)
         with urllib.request.urlopen(f"http://127.0.0.1:{api}/healthz", timeout=30) as health:
             healthy = health.status
 

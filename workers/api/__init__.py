@@ -1,4 +1,4 @@
-"""Handoff's HTTP API: events in, cases and runs out, decisions by authenticated operators.
+"""Handoff's HTTP API: events in, cases and runs out, decisions by operators; every route but health needs a token.
 
 `create_app(settings)` builds the FastAPI application; `handoff api` serves it with uvicorn. The OpenAPI
 description is at `/docs` and `/openapi.json`.

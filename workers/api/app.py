@@ -1,5 +1,7 @@
 """The FastAPI application: routes, error handlers, the body size limit, and a lifespan that connects.
 
+Every route needs an API token of a role it serves (`auth`), but `GET /healthz` and the OpenAPI pages.
+
 `create_app(settings, app)` serves a user's app: it connects to Temporal and opens the ledger when it starts; tests and embedding code pass
 their own `client` and `ledger` instead (the app then leaves them open when it stops).
 """
@@ -19,6 +21,7 @@ from handoff.workers.api import cases, events, health, runs
 from handoff.workers.api.context import ApiContext
 from handoff.workers.api.errors import install_error_handlers
 from handoff.workers.api.limits import BodySizeLimit
+from handoff.workers.api.throttle import FailedCredentials
 from handoff.workers.app import Handoffs
 from handoff.workers.client import connect
 from handoff.workers.settings import Settings
@@ -31,7 +34,8 @@ def create_app(
     settings: Settings, app: Handoffs, *, client: Client | None = None, ledger: Engine | None = None
 ) -> FastAPI:
     """The Handoff API for `app`; connects to Temporal and opens the ledger on startup unless given."""
-    context = ApiContext(settings=settings, app=app, client=client, ledger=ledger)
+    failures = FailedCredentials(settings.auth_failure_limit, settings.auth_failure_window_seconds)
+    context = ApiContext(settings=settings, app=app, failures=failures, client=client, ledger=ledger)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -53,11 +57,14 @@ def create_app(
         summary="Business handoffs as written contracts, run as durable Temporal workflows.",
         description=(
             "Send events, read exception cases and runs, decide cases as an operator, and read the report. "
-            "Every error is JSON with a `detail` that names the problem."
+            "Every route but `GET /healthz` needs an API token (`Authorization: Bearer <token>`) of a role it "
+            "serves. Every error is JSON with a `detail` that names the problem."
         ),
         version="0.1.0",
         lifespan=lifespan,
     )
+    # FastAPI's own pages (/docs, /redoc, /openapi.json) need no token: they describe the API's shape and hold no
+    # data. Every route that does is in a router below, and each declares the roles it serves (`auth.require`).
     api.state.context = context
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_payload_bytes)
     install_error_handlers(api)

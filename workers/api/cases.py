@@ -1,8 +1,9 @@
-"""Cases over HTTP: list the open ones, read one in full, and decide one as an authenticated operator.
+"""Cases over HTTP: list the open ones, read one in full (any reader), and decide one (an operator's token).
 
-A decision goes to the case's run as a Temporal Update: the workflow's validator is the one judge (owner group,
-allowed decisions, decided once), and each of its refusals maps to its own status code. A refused decision
-changes nothing, in the run or in the ledger.
+A decision goes to the case's run as a Temporal Update, attested with the decision key: the workflow is the one
+judge (who sent it, the operator's groups in the ledger, owner group, allowed decisions, decided once), and each of
+its refusals maps to its own status code. A refused decision changes nothing but the case's history of refused
+attempts, in the run and in the ledger.
 """
 
 from __future__ import annotations
@@ -17,19 +18,19 @@ from fastapi import APIRouter, Depends, Query
 from handoff.activities.ledger.reads import case_detail, open_cases
 from handoff.schemas.api import CaseDetail, CaseSummary, DecisionBody, ErrorBody
 from handoff.schemas.cases import DecisionRequest, DecisionResult, RefusalKind
-from handoff.schemas.operators import Operator
-from handoff.workers.api.auth import current_operator
+from handoff.workers.api.auth import AUTH_RESPONSES, DecidingOperator, Reader
 from handoff.workers.api.context import Ready, api_context
 from handoff.workers.api.errors import ApiProblem
-from handoff.workers.decisions import DecisionRefused, decide, workflow_of_case
+from handoff.workers.decisions import DecisionRefused, decide, decision_key, workflow_of_case
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(tags=["cases"])
+router = APIRouter(tags=["cases"], responses=AUTH_RESPONSES)
 
 REFUSAL_STATUS = {
     RefusalKind.UNKNOWN_CASE: 404,
     RefusalKind.NOT_OWNER: 403,
+    RefusalKind.UNAUTHORISED: 403,
     RefusalKind.ALREADY_DECIDED: 409,
     RefusalKind.NOT_ALLOWED: 422,
     RefusalKind.INVALID_CORRECTION: 422,
@@ -39,6 +40,7 @@ REFUSAL_STATUS = {
 
 @router.get("/cases", response_model=list[CaseSummary], summary="Open cases, most urgent first")
 async def list_open_cases(
+    reader: Reader,
     context: Annotated[Ready, Depends(api_context)],
     group: Annotated[str | None, Query(description="Only cases this operator group owns now.")] = None,
     handoff: Annotated[str | None, Query(description="Only cases of this handoff.")] = None,
@@ -52,7 +54,7 @@ async def list_open_cases(
     summary="One case: violations, payload, escalations, decision, refused attempts",
     responses={404: {"model": ErrorBody, "description": "No such case."}},
 )
-async def read_case(case_id: str, context: Annotated[Ready, Depends(api_context)]) -> CaseDetail:
+async def read_case(case_id: str, reader: Reader, context: Annotated[Ready, Depends(api_context)]) -> CaseDetail:
     detail = await asyncio.to_thread(case_detail, context.ledger, case_id, now=datetime.now(UTC))
     if detail is None:
         raise ApiProblem(404, f"No case {case_id!r} in the ledger.", kind=RefusalKind.UNKNOWN_CASE.value)
@@ -64,8 +66,10 @@ async def read_case(case_id: str, context: Annotated[Ready, Depends(api_context)
     response_model=DecisionResult,
     summary="Decide a case as the operator whose token this is",
     responses={
-        401: {"model": ErrorBody, "description": "No valid operator token."},
-        403: {"model": ErrorBody, "description": "The operator is not in the group that owns the case now."},
+        403: {
+            "model": ErrorBody,
+            "description": "Not an operator's token, or the operator is not in the group that owns the case now.",
+        },
         404: {"model": ErrorBody, "description": "No such case."},
         409: {"model": ErrorBody, "description": "The case was already decided."},
         422: {
@@ -77,7 +81,7 @@ async def read_case(case_id: str, context: Annotated[Ready, Depends(api_context)
 async def decide_case(
     case_id: str,
     body: DecisionBody,
-    operator: Annotated[Operator, Depends(current_operator)],
+    operator: DecidingOperator,
     context: Annotated[Ready, Depends(api_context)],
 ) -> DecisionResult:
     """Send the decision to the case's run; 200 once the workflow applied it and the ledger holds it."""
@@ -91,7 +95,7 @@ async def decide_case(
             reason=body.reason,
             patch=body.patch,
         )
-        result = await decide(context.client, workflow_id, request)
+        result = await decide(context.client, workflow_id, request, key=decision_key(context.settings))
     except DecisionRefused as refused:
         kind = refused.refusal.kind
         log.info("api.decision_refused", case_id=case_id, operator=operator.name, refusal=kind.value)

@@ -1,4 +1,5 @@
-"""What every route needs, in one place: the settings, the user's app, the Temporal client and the ledger engine.
+"""What every route needs, in one place: the settings, the user's app, the Temporal client, the ledger engine, and
+the count of bad API tokens by address (`throttle`).
 
 The app's lifespan fills it in (connecting and opening what it was not given); routes receive it through the
 `api_context` dependency, so a test can hand the app the kit's own client and ledger.
@@ -13,6 +14,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from handoff.workers.api.errors import ApiProblem
+from handoff.workers.api.throttle import FailedCredentials
 from handoff.workers.app import Handoffs
 from handoff.workers.settings import Settings
 
@@ -21,6 +23,7 @@ from handoff.workers.settings import Settings
 class ApiContext:
     settings: Settings
     app: Handoffs
+    failures: FailedCredentials
     client: Client | None = None
     ledger: Engine | None = None
 
@@ -31,6 +34,7 @@ class Ready:
 
     settings: Settings
     app: Handoffs
+    failures: FailedCredentials
     client: Client
     ledger: Engine
 
@@ -40,4 +44,10 @@ def api_context(request: Request) -> Ready:
     context: ApiContext = request.app.state.context
     if context.client is None or context.ledger is None:
         raise ApiProblem(503, "The API is not connected to Temporal and the ledger yet; retry in a moment.")
-    return Ready(settings=context.settings, app=context.app, client=context.client, ledger=context.ledger)
+    return Ready(
+        settings=context.settings,
+        app=context.app,
+        failures=context.failures,
+        client=context.client,
+        ledger=context.ledger,
+    )

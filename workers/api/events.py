@@ -1,5 +1,7 @@
 """`POST /events/{event}`: an event from another system starts its handoff, or finds the run it already started.
 
+The sender's token is a source's (or an administrator's): a system that sends events can do nothing else.
+
 The body is read here rather than declared as a model, because its model depends on the event: each contract's
 trigger names the payload model it checks against. Whatever is wrong with it, nothing is started.
 """
@@ -14,13 +16,14 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from handoff.schemas.api import ErrorBody
 from handoff.schemas.runs import TriggerAccepted
+from handoff.workers.api.auth import AUTH_RESPONSES, EventSource
 from handoff.workers.api.context import Ready, api_context
 from handoff.workers.api.errors import ApiProblem, malformed_json
 from handoff.workers.trigger import PayloadInvalid, UnknownEvent, contract_for, trigger
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(tags=["events"])
+router = APIRouter(tags=["events"], responses=AUTH_RESPONSES)
 
 
 @router.post(
@@ -48,6 +51,7 @@ router = APIRouter(tags=["events"])
 async def send_event(
     event: Annotated[str, Path(description="The event name, as a handoff's trigger names it.")],
     request: Request,
+    source: EventSource,
     context: Annotated[Ready, Depends(api_context)],
 ) -> TriggerAccepted:
     """Check the payload against the event's trigger model and start the run; 202 with its workflow id."""
@@ -66,7 +70,7 @@ async def send_event(
             sla_scale=context.settings.sla_scale,
         )
     except PayloadInvalid as invalid:
-        log.info("api.event_refused", event_name=event, errors=len(invalid.errors))
+        log.info("api.event_refused", event_name=event, source=source.name, errors=len(invalid.errors))
         raise ApiProblem(422, str(invalid), kind="invalid-payload", errors=invalid.errors) from None
     return accepted
 

@@ -1,4 +1,7 @@
-"""Runs and the report over HTTP. A run is read the way the CLI reads it (`handoff.workers.run_detail`)."""
+"""Runs and the report over HTTP, for any reader's token.
+
+A run is read the way the CLI reads it (`handoff.workers.run_detail`).
+"""
 
 from __future__ import annotations
 
@@ -13,17 +16,19 @@ from handoff.activities.ledger.report import build_report
 from handoff.schemas.api import ErrorBody, RunDetail, RunSummary
 from handoff.schemas.report import Report
 from handoff.schemas.runs import Stage
+from handoff.workers.api.auth import AUTH_RESPONSES, Reader
 from handoff.workers.api.context import Ready, api_context
 from handoff.workers.api.errors import ApiProblem
 from handoff.workers.run_detail import run_detail
 
 log = structlog.get_logger(__name__)
 
-router = APIRouter(tags=["runs"])
+router = APIRouter(tags=["runs"], responses=AUTH_RESPONSES)
 
 
 @router.get("/runs", response_model=list[RunSummary], summary="Recent runs, newest first")
 async def list_runs(
+    reader: Reader,
     context: Annotated[Ready, Depends(api_context)],
     handoff: Annotated[str | None, Query(description="Only runs of this handoff.")] = None,
     stage: Annotated[Stage | None, Query(description="Only runs in this stage.")] = None,
@@ -38,7 +43,7 @@ async def list_runs(
     summary="One run: live status from Temporal, or the ledger's record once Temporal has forgotten it",
     responses={404: {"model": ErrorBody, "description": "Neither Temporal nor the ledger knows this run."}},
 )
-async def read_run(workflow_id: str, context: Annotated[Ready, Depends(api_context)]) -> RunDetail:
+async def read_run(workflow_id: str, reader: Reader, context: Annotated[Ready, Depends(api_context)]) -> RunDetail:
     detail = await run_detail(context.client, context.ledger, workflow_id)
     if detail is None:
         raise ApiProblem(404, f"No run {workflow_id!r}: neither Temporal nor the ledger knows it.", kind="unknown-run")
@@ -47,6 +52,7 @@ async def read_run(workflow_id: str, context: Annotated[Ready, Depends(api_conte
 
 @router.get("/report", response_model=Report, tags=["report"], summary="Each handoff's figures against its gain")
 async def read_report(
+    reader: Reader,
     context: Annotated[Ready, Depends(api_context)],
     by_version: Annotated[
         bool, Query(description="Also each handoff's figures per contract version (`versions`), oldest first.")

@@ -1,8 +1,9 @@
 """`handoff cases`, `case`, `decide`, `runs`, `status`, `report`: an operator's work from the command line.
 
-Listings read the ledger; `status` asks the run itself first; `decide` sends a Temporal Update as the operator named
-by `--as`, with the groups the ledger's operators table gives them. Every listing takes `--json` and prints the same
-models the HTTP API answers with. Exit codes: 0 done, 1 refused or not found, 2 bad input.
+Listings read the ledger; `status` asks the run itself first; `decide` sends a Temporal Update, attested with the
+decision key, as the operator whose token the CLI holds (`HANDOFF_TOKEN`, else `handoff login`), found in the ledger
+as the API finds a bearer token. Every listing takes `--json` and prints the same models the HTTP API answers with.
+Exit codes: 0 done, 1 refused or not found, 2 bad input (or no operator token).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from handoff.activities.ledger.operators import UnknownOperator, operator_named
+from handoff.activities.ledger.operators import operator_for_token
 from handoff.activities.ledger.reads import case_detail, open_cases, recent_runs
 from handoff.activities.ledger.report import build_report
 from handoff.schemas.api import CaseDetail, CaseSummary, RunDetail, RunSummary
@@ -30,8 +31,9 @@ from handoff.schemas.contract import DecisionKind
 from handoff.schemas.report import HandoffFigures, Report, VersionReport
 from handoff.schemas.runs import Stage
 from handoff.workers.cli.app import AppOption, app, load_user_app
+from handoff.workers.cli.login import TOKEN_VARIABLE, no_token_message, operator_token
 from handoff.workers.client import connect
-from handoff.workers.decisions import DecisionRefused, decide, workflow_of_case
+from handoff.workers.decisions import DecisionRefused, MissingDecisionKey, decide, decision_key, workflow_of_case
 from handoff.workers.logs import configure_logging
 from handoff.workers.run_detail import run_detail
 from handoff.workers.settings import Settings, load_settings
@@ -116,7 +118,6 @@ def case(
 def decide_command(
     case_id: Annotated[str, typer.Argument(help="The case to decide.")],
     decision: Annotated[DecisionKind, typer.Argument(help="approve, reject, correct or retry.")],
-    operator_name: Annotated[str, typer.Option("--as", help="The operator deciding (see `handoff operators list`).")],
     reason: Annotated[str, typer.Option("--reason", help="Why: kept in the audit trail.")],
     assignments: Annotated[
         list[str] | None,
@@ -124,7 +125,8 @@ def decide_command(
     ] = None,
     as_json: AsJson = False,
 ) -> None:
-    """Decide a case as an operator. A refusal prints the workflow's reason and exits 1; nothing changes."""
+    """Decide a case as the operator whose token you hold (HANDOFF_TOKEN, else `handoff login`). A refusal prints
+    the workflow's reason and exits 1; the case stays as it was, and its history keeps the refusal."""
     settings = _settings()
     try:
         patch = parse_assignments(assignments or [])
@@ -134,9 +136,20 @@ def decide_command(
     if not reason.strip():
         errors.print("--reason must say why: it is kept in the audit trail.")
         raise typer.Exit(2)
+    found = operator_token()
+    if found is None:
+        errors.print(no_token_message())
+        raise typer.Exit(2)
+    token, source = found
     ledger = open_ledger(settings)
     try:
-        operator = operator_named(ledger, operator_name)
+        operator = operator_for_token(ledger, token)
+        if operator is None:
+            fix = (
+                f"set {TOKEN_VARIABLE} to your token" if source == TOKEN_VARIABLE else "log in again (`handoff login`)"
+            )
+            errors.print(f"The operator token from {source} is no operator's in this ledger: {fix}.")
+            raise typer.Exit(2)
         workflow_id = workflow_of_case(ledger, case_id)
         request = DecisionRequest(
             case_id=case_id,
@@ -146,13 +159,13 @@ def decide_command(
             reason=reason.strip(),
             patch=patch,
         )
-        result = asyncio.run(_decide(settings, workflow_id, request))
-    except UnknownOperator as unknown:
-        errors.print(str(unknown))
+        result = asyncio.run(_decide(settings, workflow_id, request, decision_key(settings)))
+    except MissingDecisionKey as missing:
+        errors.print(str(missing))
         raise typer.Exit(2) from None
     except DecisionRefused as refused:
         errors.print(f"Refused ({refused.refusal.kind.value}): {refused.refusal.message}")
-        errors.print("Nothing was changed.")
+        errors.print("The case is as it was; its history keeps the refused attempt.")
         raise typer.Exit(1) from None
     finally:
         ledger.dispose()
@@ -312,8 +325,8 @@ async def _client(settings: Settings) -> Client:
         raise typer.Exit(1) from None
 
 
-async def _decide(settings: Settings, workflow_id: str, request: DecisionRequest) -> DecisionResult:
-    return await decide(await _client(settings), workflow_id, request)
+async def _decide(settings: Settings, workflow_id: str, request: DecisionRequest, key: bytes) -> DecisionResult:
+    return await decide(await _client(settings), workflow_id, request, key=key)
 
 
 def _now() -> datetime:
