@@ -12,7 +12,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,6 +29,13 @@ def postgres_server() -> Iterator[str]:
     if given:
         yield given
         return
+    with embedded_postgres_server() as (url, _stop):
+        yield url
+
+
+@contextmanager
+def embedded_postgres_server() -> Iterator[tuple[str, Callable[[], None]]]:
+    """A server of its own: its URL, and how to stop it sooner than the context's end (an outage, for a test)."""
     # Imported here: the package reads the runtime directory at import time, which a test that needs no PostgreSQL
     # should not pay for.
     with warnings.catch_warnings():
@@ -45,7 +52,7 @@ def postgres_server() -> Iterator[str]:
         socket_dir = server.get_postmaster_info().socket_dir
         # The server trusts local connections and ignores the password; it is there so that tests can check that
         # Handoff never shows a URL's password.
-        yield f"postgresql+psycopg://postgres:{UNUSED_PASSWORD}@/postgres?host={socket_dir}"
+        yield f"postgresql+psycopg://postgres:{UNUSED_PASSWORD}@/postgres?host={socket_dir}", server.cleanup
     finally:
         # Explicitly, not at exit: the session ends in os._exit (conftest.py), which runs no atexit handler.
         server.cleanup()

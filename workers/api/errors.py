@@ -2,6 +2,8 @@
 
 Routes raise `ApiProblem`; request validation failures become field errors (`body.reason: ...`), and a body that
 is not JSON at all is a 422 (as FastAPI answers it) whose `kind` is `malformed-json` and that says where it broke.
+A dependency that is down (the ledger, Temporal) is a 503 naming it, with `Retry-After`; anything else that escapes
+a route is a JSON 500 whose traceback goes to the log, never to the client.
 """
 
 from __future__ import annotations
@@ -13,12 +15,17 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from temporalio.service import RPCError, RPCStatusCode
 
 from handoff.schemas.api import ErrorBody
 from handoff.schemas.runs import FieldError
 
 log = structlog.get_logger(__name__)
+
+RETRY_AFTER_SECONDS = 5
+"""What a 503 tells the client to wait: long enough for a database failover or a server restart to show."""
 
 
 class ApiProblem(Exception):
@@ -55,6 +62,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, _problem)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
     app.add_exception_handler(RPCError, _temporal_error)  # type: ignore[arg-type]
+    app.add_exception_handler(SQLAlchemyError, _ledger_error)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)
 
 
 async def _problem(_request: Request, problem: ApiProblem) -> JSONResponse:
@@ -79,8 +88,26 @@ async def _temporal_error(_request: Request, error: RPCError) -> JSONResponse:
     log.warning("api.temporal_error", status=error.status.name if error.status else None, message=error.message)
     if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
         detail = f"Temporal is unavailable ({error.message}); nothing was changed. Retry in a moment."
-        return error_response(503, ErrorBody(detail=detail, kind="temporal-unavailable"))
+        return error_response(503, ErrorBody(detail=detail, kind="temporal-unavailable"), _retry_later())
     return error_response(502, ErrorBody(detail=f"Temporal refused the call: {error.message}", kind="temporal-error"))
+
+
+async def _ledger_error(request: Request, error: SQLAlchemyError) -> JSONResponse:
+    if isinstance(error, OperationalError | InterfaceError | PoolTimeout):
+        log.warning("api.ledger_unavailable", path=request.url.path, error=type(error).__name__)
+        detail = "The ledger is unavailable (its database does not answer); nothing was changed. Retry in a moment."
+        return error_response(503, ErrorBody(detail=detail, kind="ledger-unavailable"), _retry_later())
+    return await _unexpected(request, error)
+
+
+async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+    log.error("api.unexpected_error", path=request.url.path, method=request.method, exc_info=error)
+    detail = "Handoff failed to answer this request; the error is in its log. Nothing was changed that a retry repeats."
+    return error_response(500, ErrorBody(detail=detail, kind="internal-error"))
+
+
+def _retry_later() -> dict[str, str]:
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 def _line_and_column(document: object, position: object) -> str:
