@@ -122,3 +122,40 @@ async def test_oversized_chunked_body_is_413_as_it_arrives(api: httpx.AsyncClien
     assert "content-length" not in response.request.headers
     assert (413, "payload-too-large") == (response.status_code, response.json()["kind"])
     await assert_not_started(handoffs, f"reservation-to-pos/{body['reservation']['id']}")
+
+
+HOSTILE = {
+    "JSON nested 10,000 deep": ('{"reservation": ' + "[" * 10_000 + "]" * 10_000 + "}", "malformed-json"),
+    "NaN": ('{"reservation": {"party_size": NaN}}', "malformed-json"),
+    "a lone surrogate": ("guest.name", "\ud800"),
+    "an integer beyond 64 bits": ("reservation.deposit_cents", 10**30),
+    "a NUL byte in a name": ("guest.name", "Ada\x00"),
+    "a 5,000-character dedupe key": ("reservation.id", "R" * 5000),
+    "a path as dedupe key": ("reservation.id", "../../etc/passwd"),
+    "a blank dedupe key": ("reservation.id", "   "),
+}
+
+
+async def test_hostile_input_is_a_422_naming_the_problem_and_starts_nothing(
+    api: httpx.AsyncClient, handoffs: HandoffKit
+) -> None:
+    """What no run could carry is refused at the door with Handoff's JSON error: never a 5xx, never a run."""
+    answers = {}
+    for name, (where, value) in HOSTILE.items():
+        if value == "malformed-json":
+            content = where.encode()
+        else:
+            body = payloads.reservation()
+            entity, field = where.split(".")
+            body[entity][field] = value
+            content = json.dumps(body).encode()  # json.dumps writes the lone surrogate as \\ud800, as a client would
+        response = await api.post(
+            "/events/reservation.confirmed", content=content, headers={"content-type": "application/json"}
+        )
+        answers[name] = (response.status_code, response.json()["kind"], response.json().get("errors", []))
+
+    assert {name: 422 for name in HOSTILE} == {name: status for name, (status, _, _) in answers.items()}
+    for name, (where, value) in HOSTILE.items():
+        if value != "malformed-json":
+            assert [where] == [error["field"] for error in answers[name][2]], name
+    assert 0 == ledger_runs(handoffs)

@@ -8,7 +8,6 @@ trigger names the payload model it checks against. Whatever is wrong with it, no
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import structlog
@@ -19,6 +18,7 @@ from handoff.schemas.runs import TriggerAccepted
 from handoff.workers.api.auth import AUTH_RESPONSES, EventSource
 from handoff.workers.api.context import Ready, api_context
 from handoff.workers.api.errors import ApiProblem, malformed_json
+from handoff.workers.edge import NotJson, parse_event_body
 from handoff.workers.trigger import PayloadInvalid, UnknownEvent, contract_for, trigger
 
 log = structlog.get_logger(__name__)
@@ -77,14 +77,9 @@ async def send_event(
 
 def _json_object(body: bytes) -> dict[str, Any]:
     try:
-        payload = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        reason = (
-            f"{error.msg} at line {error.lineno}, column {error.colno}"
-            if isinstance(error, json.JSONDecodeError)
-            else str(error)
-        )
-        raise ApiProblem(422, malformed_json(reason).detail, kind="malformed-json") from None
+        payload = parse_event_body(body)  # the CLI's `handoff trigger` reads its file the same way
+    except NotJson as error:
+        raise ApiProblem(422, malformed_json(str(error)).detail, kind="malformed-json") from None
     if not isinstance(payload, dict):
         raise ApiProblem(
             422,
