@@ -4,8 +4,8 @@ hash of the token.
 A token is created here, handed back once, and stored only as its SHA-256 hash, so a copy of the ledger lets no one
 act as an operator. The API (a bearer token) and the CLI (`handoff login`, HANDOFF_TOKEN) resolve a token here, and
 the API checks its role; a run takes a decision's groups from here, never from the request. Groups must be declared
-in the catalog: the caller passes the declared names, because this layer may not import the catalog (activities
-import schemas only).
+by the app: the caller passes the declared names, because this layer knows no app (activities depend on the
+schemas alone).
 """
 
 from __future__ import annotations
