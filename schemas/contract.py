@@ -190,8 +190,13 @@ class HandoffContract(BaseModel):
     gain: Gain | None = None
 
     def content_hash(self) -> str:
-        """A stable hash of everything the contract says: any change to a rule, a sync or the payload changes it."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        """A stable hash of everything the contract says: any change to a rule, a sync or the payload changes it.
+
+        Values left at their defaults are not part of it, so a field added to the contract language later (with a
+        default) leaves every existing contract's hash, and so its lock, as it was.
+        """
+        said = self.model_dump(mode="json", exclude_defaults=True)
+        canonical = json.dumps(said, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 

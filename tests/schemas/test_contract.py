@@ -61,3 +61,17 @@ def test_any_change_to_rules_policy_or_payload_changes_the_hash() -> None:
 def test_an_incomplete_contract_still_has_a_hash() -> None:
     """A contract the gate will refuse is still a value: it can be hashed, printed and compared."""
     assert 16 == len(HandoffContract(name="guesswork").content_hash())
+
+
+def test_a_field_added_to_the_language_later_leaves_existing_hashes_alone() -> None:
+    """A new contract field with a default (here `personal`) does not change the hash of contracts that do not use
+    it: their locks stay valid across a Handoff upgrade."""
+
+    class LaterContract(HandoffContract):
+        personal: tuple[str, ...] = ()
+
+    today = reservation_to_pos.CONTRACT
+    later = LaterContract(**{name: getattr(today, name) for name in HandoffContract.model_fields})
+
+    assert today.content_hash() == later.content_hash()
+    assert today.content_hash() != later.model_copy(update={"personal": ("guest.phone",)}).content_hash()
