@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         description="The window bad API tokens are counted in, per address and per API process (in memory).",
     )
 
+    signature_tolerance_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="How far a signed event's `Handoff-Signature` timestamp may be from the API's clock; older (or "
+        "newer) is refused as stale, and a signature is refused as a replay within it.",
+    )
+
     # Decisions
     decision_key: SecretStr | None = Field(
         default=None,

@@ -145,3 +145,37 @@ class OperatorRow(SQLModel, table=True):
     token_hash: str = Field(index=True, unique=True)
     created_at: datetime = _utc_column()
     role: str = "operator"
+
+
+class SourceRow(SQLModel, table=True):
+    """A system that sends events: the events it may send (`source_secrets` holds what it signs them with)."""
+
+    __tablename__ = "sources"
+
+    name: str = Field(primary_key=True)
+    events: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _utc_column()
+
+
+class SourceSecretRow(SQLModel, table=True):
+    """A secret a source signs events with: the newest two of a source are active (rotation), older ones are gone.
+
+    Kept as given, not hashed, because verifying an HMAC needs the key itself."""
+
+    __tablename__ = "source_secrets"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(index=True, foreign_key="sources.name")
+    secret: str
+    created_at: datetime = _utc_column()
+
+
+class SeenSignatureRow(SQLModel, table=True):
+    """A signature accepted once, kept until its timestamp leaves the tolerance window: the key refuses a replay,
+    whichever API process it reaches."""
+
+    __tablename__ = "seen_signatures"
+
+    source: str = Field(primary_key=True)
+    signature: str = Field(primary_key=True)
+    expires_at: datetime = _utc_column(index=True)

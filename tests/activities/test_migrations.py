@@ -23,6 +23,7 @@ from sqlmodel import SQLModel
 from handoff.activities.ledger.database import create_schema, make_engine
 from handoff.activities.ledger.migrate import MigrationError, alembic_config, current, head, upgrade
 from handoff.activities.ledger.operators import add_operator, list_operators, operator_for_token
+from handoff.activities.ledger.sources import add_source, remember_signatures, rotate_secret, signing_source
 from handoff.activities.ledger.writes import record_refusal, record_stage_change
 from handoff.schemas.activities import RefusalRecord, RunStamp, StageChange
 from handoff.schemas.cases import DecisionRequest, ExceptionCase, RefusedDecision, Violation
@@ -40,7 +41,12 @@ LEDGER_TABLES = {
     "refused_decisions",
     "deliveries",
     "operators",
+    "sources",
+    "source_secrets",
+    "seen_signatures",
 }
+SOURCE_TABLES = {"sources", "source_secrets", "seen_signatures"}
+"""The tables 0004 adds."""
 
 
 @pytest.fixture
@@ -61,8 +67,8 @@ def differences(engine: Engine) -> list[Any]:
 
 
 def test_head_is_the_newest_revision() -> None:
-    """0003 is the newest revision (update this test when you add one: and write its upgrade test)."""
-    assert "0003" == head()
+    """0004 is the newest revision (update this test when you add one: and write its upgrade test)."""
+    assert "0004" == head()
 
 
 def test_migrated_schema_equals_the_models(engine: Engine) -> None:
@@ -94,12 +100,14 @@ def test_revisions_downgrade_and_upgrade_again(engine: Engine) -> None:
     with engine.connect() as connection:
         config = alembic_config()
         config.attributes["connection"] = connection
+        command.downgrade(config, "0003")
+        assert SOURCE_TABLES == LEDGER_TABLES - set(inspect(connection).get_table_names())
         command.downgrade(config, "0002")
         assert "role" not in {column["name"] for column in inspect(connection).get_columns("operators")}
         groups = connection.exec_driver_sql("SELECT name, groups FROM operators ORDER BY name").all()
         assert [("otto", ["finance"]), ("vera", [])] == [(name, _json(value)) for name, value in groups]
         command.downgrade(config, "0001")
-        assert {"refused_decisions"} == LEDGER_TABLES - set(inspect(connection).get_table_names())
+        assert {"refused_decisions", *SOURCE_TABLES} == LEDGER_TABLES - set(inspect(connection).get_table_names())
         command.downgrade(config, "base")
         assert {"alembic_version"} == set(inspect(connection).get_table_names())
         connection.commit()
@@ -156,6 +164,7 @@ def test_upgrade_to_0003_gives_every_existing_operator_the_operator_role(engine:
 
     after = _rows(engine)["operators"]
     assert [{**row, "role": "operator"} for row in before] == after
+    upgrade(engine)  # the models are those of head: compare them there
     assert [] == differences(engine)
     # The default only filled the old rows: a new administrator is written with its own role and no group.
     token = add_operator(engine, "ada", [], declared_groups=[], role=Role.ADMINISTRATOR)
@@ -164,6 +173,28 @@ def test_upgrade_to_0003_gives_every_existing_operator_the_operator_role(engine:
     ]
     found = operator_for_token(engine, token)
     assert found is not None and Role.ADMINISTRATOR == found.role
+
+
+def test_upgrade_to_0004_adds_the_source_tables_and_keeps_every_row(engine: Engine) -> None:
+    """A 0003 ledger with rows keeps them all; the new tables start empty and take sources, secrets and signatures,
+    and a signature is recorded once only."""
+    assert "0003" == upgrade(engine, "0003")
+    add_operator(engine, "ada", [], declared_groups=[], role=Role.ADMINISTRATOR)
+    record_stage_change(engine, _first_change("W-1"))
+    before = _rows(engine)
+
+    assert "0004" == upgrade(engine, "0004")
+
+    after = _rows(engine)
+    assert {table: [] for table in SOURCE_TABLES} == {table: after.pop(table) for table in SOURCE_TABLES}
+    assert before == after
+    assert [] == differences(engine)
+    first = add_source(engine, "till", ["order.placed"], known_events=["order.placed"])
+    second = rotate_secret(engine, "till")
+    found = signing_source(engine, "till")
+    assert found is not None and ((second, first), frozenset({"order.placed"})) == (found.secrets, found.events)
+    expires_at = datetime.now(UTC) + timedelta(minutes=5)
+    assert [True, False] == [remember_signatures(engine, "till", ["ab12"], expires_at=expires_at) for _ in range(2)]
 
 
 def test_a_ledger_from_before_migrations_is_adopted(engine: Engine) -> None:
@@ -178,7 +209,8 @@ def test_a_ledger_from_before_migrations_is_adopted(engine: Engine) -> None:
     before = _rows(engine)
     create_schema(engine)
     assert (head(), []) == (current(engine), differences(engine))
-    assert before == {table: _without(rows, "role") for table, rows in _rows(engine).items()}
+    after = {table: _without(rows, "role") for table, rows in _rows(engine).items() if table not in SOURCE_TABLES}
+    assert before == after
 
 
 def test_foreign_tables_without_a_revision_are_refused(engine: Engine) -> None:
@@ -268,15 +300,15 @@ def handoff_migrate(ledger_url: str, home: Path, *args: str) -> subprocess.Compl
 
 
 def test_handoff_migrate_upgrades_and_reports_the_revision(ledger_url: str, tmp_path: Path) -> None:
-    """`handoff migrate --revision 0001`, then `--current` says 0001 and that 0003 is newest, then `handoff migrate`."""
+    """`handoff migrate --revision 0001`, then `--current` says 0001 and that 0004 is newest, then `handoff migrate`."""
     to_0001 = handoff_migrate(ledger_url, tmp_path, "--revision", "0001")
     shown = handoff_migrate(ledger_url, tmp_path, "--current")
     to_head = handoff_migrate(ledger_url, tmp_path)
 
     assert (0, 0, 0) == (to_0001.returncode, shown.returncode, to_head.returncode), to_0001.stderr + to_head.stderr
     assert "is at revision 0001." in to_0001.stdout
-    assert "0001  (newest is 0003: run `handoff migrate`)" == shown.stdout.strip()
-    assert "is at revision 0003." in to_head.stdout
+    assert "0001  (newest is 0004: run `handoff migrate`)" == shown.stdout.strip()
+    assert "is at revision 0004." in to_head.stdout
     password = make_url(ledger_url).password
     assert not password or str(password) not in to_head.stdout  # the URL is shown without its password
     assert head() == current(ledger_url)

@@ -53,7 +53,7 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 """What every route that needs a token may answer before it runs: its router's `responses`."""
 
 
-async def _caller(
+async def authorised_caller(
     security_scopes: SecurityScopes,
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)],
@@ -104,9 +104,9 @@ def require(*roles: Role) -> Any:
     """The dependency on a caller whose role is one of `roles`, for `Annotated[Operator, require(...)]`.
 
     It is FastAPI's `Security` marker (typed `Any` there): the roles become the route's scopes, in the OpenAPI
-    document and in the `SecurityScopes` that `_caller` checks.
+    document and in the `SecurityScopes` that `authorised_caller` checks.
     """
-    return Security(_caller, scopes=[role.value for role in roles])
+    return Security(authorised_caller, scopes=[role.value for role in roles])
 
 
 Reader = Annotated[Operator, require(Role.VIEWER, Role.OPERATOR, Role.ADMINISTRATOR)]

@@ -1,6 +1,8 @@
 """`POST /events/{event}`: an event from another system starts its handoff, or finds the run it already started.
 
-The sender's token is a source's (or an administrator's): a system that sends events can do nothing else.
+The sender is a source that signs the request with its secret, or the holder of an administrator's (or a source
+role's) API token (`signatures`): a system that sends events can do nothing else, and an event it may not send, or
+a signature that does not hold, is a 401 before anything is started.
 
 The body is read here rather than declared as a model, because its model depends on the event: each contract's
 trigger names the payload model it checks against. Whatever is wrong with it, nothing is started.
@@ -15,9 +17,10 @@ from fastapi import APIRouter, Depends, Path, Request
 
 from handoff.schemas.api import ErrorBody
 from handoff.schemas.runs import TriggerAccepted
-from handoff.workers.api.auth import AUTH_RESPONSES, EventSource
+from handoff.workers.api.auth import AUTH_RESPONSES
 from handoff.workers.api.context import Ready, api_context
 from handoff.workers.api.errors import ApiProblem, malformed_json
+from handoff.workers.api.signatures import EventSender
 from handoff.workers.edge import NotJson, parse_event_body
 from handoff.workers.trigger import PayloadInvalid, UnknownEvent, contract_for, trigger
 
@@ -32,6 +35,13 @@ router = APIRouter(tags=["events"], responses=AUTH_RESPONSES)
     response_model=TriggerAccepted,
     summary="Send an event: start its handoff (a repeated event finds the same run)",
     responses={
+        401: {
+            "model": ErrorBody,
+            "description": "Neither a valid signature (`Handoff-Source`, `Handoff-Signature`) nor an API token; "
+            "`kind` says which check failed: unsigned, unknown-source, bad-signature, stale-signature, "
+            "event-not-allowed, replayed-signature, invalid-token.",
+            "headers": {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+        },
         404: {"model": ErrorBody, "description": "No handoff is triggered by this event."},
         413: {"model": ErrorBody, "description": "The body is larger than `max_payload_bytes`."},
         422: {
@@ -51,7 +61,7 @@ router = APIRouter(tags=["events"], responses=AUTH_RESPONSES)
 async def send_event(
     event: Annotated[str, Path(description="The event name, as a handoff's trigger names it.")],
     request: Request,
-    source: EventSource,
+    sender: EventSender,
     context: Annotated[Ready, Depends(api_context)],
 ) -> TriggerAccepted:
     """Check the payload against the event's trigger model and start the run; 202 with its workflow id."""
@@ -70,7 +80,7 @@ async def send_event(
             sla_scale=context.settings.sla_scale,
         )
     except PayloadInvalid as invalid:
-        log.info("api.event_refused", event_name=event, source=source.name, errors=len(invalid.errors))
+        log.info("api.event_refused", event_name=event, source=sender, errors=len(invalid.errors))
         raise ApiProblem(422, str(invalid), kind="invalid-payload", errors=invalid.errors) from None
     return accepted
 

@@ -17,6 +17,7 @@ from handoff.workers.cli import (  # noqa: F401  (each registers its commands)
     operators,
     replay_check,
     runtime,
+    sources,
 )
 from handoff.workers.cli.app import app
 
