@@ -23,9 +23,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# Two workers, each test file on one (its fixtures and its servers stay together); plain `pytest` runs serially.
+# Three workers (most tests wait on servers, not on the two cores), each test file on one (its fixtures and servers
+# stay together); plain `pytest` runs serially.
 test: lint
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 3 --dist loadfile
 
 demo: $(STAMP)
 	$(BIN)/handoff check --app $(APP)
