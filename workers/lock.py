@@ -19,8 +19,6 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from handoff.schemas.contract import HandoffContract, model_fingerprint
-from handoff.schemas.findings import Finding
-from handoff.workflows.readiness.locked import content_changed
 
 LOCK_FORMAT = 1
 
@@ -80,11 +78,6 @@ def write_lock(path: Path, lock: LockFile) -> None:
     """Write the lock, sorted and indented, so a change shows as a readable diff in review."""
     data = lock.model_dump(mode="json")
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def changed_since_locked(contracts: list[HandoffContract], lock: LockFile) -> list[Finding]:
-    """A finding for each contract whose content differs from the same version in the lock (the gate's check)."""
-    return content_changed(contracts, lock.hashes())
 
 
 def earlier_versions(contracts: list[HandoffContract], lock: LockFile) -> list[HandoffContract]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import structlog
@@ -55,6 +57,16 @@ def open_ledger(settings: Settings) -> Engine:
     engine = make_engine(settings.ledger_url)
     create_schema(engine)
     return engine
+
+
+@contextmanager
+def opened_ledger(settings: Settings) -> Iterator[Engine]:
+    """`open_ledger` for one block (a CLI command's reads and writes), its connections closed afterwards."""
+    engine = open_ledger(settings)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 async def serve(settings: Settings, app: Handoffs) -> None:

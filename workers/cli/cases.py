@@ -37,7 +37,7 @@ from handoff.workers.decisions import DecisionRefused, MissingDecisionKey, decid
 from handoff.workers.logs import configure_logging
 from handoff.workers.run_detail import run_detail
 from handoff.workers.settings import Settings, load_settings
-from handoff.workers.worker import open_ledger
+from handoff.workers.worker import open_ledger, opened_ledger
 
 T = TypeVar("T")
 
@@ -310,11 +310,8 @@ def quiet_logging(settings: Settings) -> None:
 
 
 def _with_ledger(settings: Settings, read: Callable[[Engine], T]) -> T:
-    ledger = open_ledger(settings)
-    try:
+    with opened_ledger(settings) as ledger:
         return read(ledger)
-    finally:
-        ledger.dispose()
 
 
 async def _client(settings: Settings) -> Client:

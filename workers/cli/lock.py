@@ -16,8 +16,9 @@ from handoff.activities.ledger.database import make_engine
 from handoff.activities.ledger.reads import open_runs_by_version
 from handoff.schemas.contract import HandoffContract
 from handoff.workers.cli.app import AppOption, app, load_user_app
-from handoff.workers.lock import LockProblem, changed_since_locked, write_lock
+from handoff.workers.lock import LockProblem, write_lock
 from handoff.workers.settings import load_settings
+from handoff.workflows.readiness.locked import content_changed
 
 console = Console(highlight=False)
 errors = Console(stderr=True, highlight=False)
@@ -40,7 +41,7 @@ def lock(app_spec: AppOption = None) -> None:
     except LockProblem as problem:
         errors.print(str(problem), markup=False)
         raise typer.Exit(2) from None
-    changed = changed_since_locked(user_app.every_version(), before)
+    changed = content_changed(user_app.every_version(), before.hashes())  # the gate's own check
     if changed:
         for finding in changed:
             errors.print(finding.message, markup=False)

@@ -20,7 +20,7 @@ from handoff.schemas.operators import Operator, OperatorAdded, Role
 from handoff.workers.cli.app import AppOption, app, load_user_app
 from handoff.workers.cli.cases import quiet_logging
 from handoff.workers.settings import load_settings
-from handoff.workers.worker import open_ledger
+from handoff.workers.worker import opened_ledger
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)  # messages keep their lines; the terminal wraps them
@@ -62,15 +62,13 @@ def add(
     declared_groups = load_user_app(app_spec).catalog.group_names
     settings = load_settings()
     quiet_logging(settings)
-    ledger = open_ledger(settings)
     try:
-        token = add_operator(ledger, name, groups or [], declared_groups=declared_groups, role=role)
-        operator = operator_named(ledger, name.strip())
+        with opened_ledger(settings) as ledger:
+            token = add_operator(ledger, name, groups or [], declared_groups=declared_groups, role=role)
+            operator = operator_named(ledger, name.strip())
     except OperatorProblem as problem:
         errors.print(f"{problem} Nothing was added.")
         raise typer.Exit(2) from None
-    finally:
-        ledger.dispose()
     if as_json:
         console.print_json(OperatorAdded(operator=operator, token=token).model_dump_json())
         return
@@ -87,11 +85,8 @@ def list_command(
     """List the operators, their roles and groups (tokens are never shown again)."""
     settings = load_settings()
     quiet_logging(settings)
-    ledger = open_ledger(settings)
-    try:
+    with opened_ledger(settings) as ledger:
         found = list_operators(ledger)
-    finally:
-        ledger.dispose()
     if as_json:
         console.print_json(TypeAdapter(list[Operator]).dump_json(found).decode())
         return

@@ -20,7 +20,7 @@ from handoff.schemas.sources import Source, SourceSecret
 from handoff.workers.cli.app import AppOption, app, load_user_app
 from handoff.workers.cli.cases import quiet_logging
 from handoff.workers.settings import load_settings
-from handoff.workers.worker import open_ledger
+from handoff.workers.worker import opened_ledger
 
 console = Console()
 errors = Console(stderr=True, soft_wrap=True)  # messages keep their lines; the terminal wraps them
@@ -52,15 +52,13 @@ def add(
     known_events = [contract.trigger.event for contract in catalog.contracts if contract.trigger is not None]
     settings = load_settings()
     quiet_logging(settings)
-    ledger = open_ledger(settings)
     try:
-        secret = add_source(ledger, name, events or [], known_events=known_events)
-        source = source_named(ledger, name.strip())
+        with opened_ledger(settings) as ledger:
+            secret = add_source(ledger, name, events or [], known_events=known_events)
+            source = source_named(ledger, name.strip())
     except SourceProblem as problem:
         errors.print(f"{problem} Nothing was added.")
         raise typer.Exit(2) from None
-    finally:
-        ledger.dispose()
     _print_secret(
         SourceSecret(source=source, secret=secret), f"{source.name} added, sending {', '.join(source.events)}.", as_json
     )
@@ -74,15 +72,13 @@ def rotate(
     """Give a source a new secret and print it, once; the previous secret stays active until the next rotation."""
     settings = load_settings()
     quiet_logging(settings)
-    ledger = open_ledger(settings)
     try:
-        secret = rotate_secret(ledger, name)
-        source = source_named(ledger, name)
+        with opened_ledger(settings) as ledger:
+            secret = rotate_secret(ledger, name)
+            source = source_named(ledger, name)
     except SourceProblem as problem:
         errors.print(f"{problem} Nothing was rotated.")
         raise typer.Exit(2) from None
-    finally:
-        ledger.dispose()
     message = f"{source.name} has a new secret; the previous one stays valid until the next rotation."
     _print_secret(SourceSecret(source=source, secret=secret), message, as_json)
 
@@ -94,11 +90,8 @@ def list_command(
     """List the sources and the events each may send (secrets are never shown again)."""
     settings = load_settings()
     quiet_logging(settings)
-    ledger = open_ledger(settings)
-    try:
+    with opened_ledger(settings) as ledger:
         found = list_sources(ledger)
-    finally:
-        ledger.dispose()
     if as_json:
         console.print_json(TypeAdapter(list[Source]).dump_json(found).decode())
         return
