@@ -2,9 +2,11 @@
 
 Delivery calls `write` once per run and target system, keyed by the run's workflow id; a retried activity calls it
 again with the same key, so `write` must be idempotent (an upsert by key, or an idempotency key the system's API
-honours). `write` may be a plain or an async method: a real API is best reached with an async HTTP client. The
-errors here are the system refusing the data: retrying cannot fix them, so delivery reports them as non-retryable
-and the run fails with their message.
+honours). `write` may be a plain or an async method: a real API is best reached with an async HTTP client.
+
+The errors here are the system refusing the data: retrying cannot fix them, so delivery answers them at once and the
+run opens an exception case with their message, for a person to correct the field, retry or reject. Any other error
+(a timeout, a connection reset) is retried, up to the target's `attempts`; then that too becomes a case.
 """
 
 from __future__ import annotations

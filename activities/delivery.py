@@ -13,8 +13,8 @@ from temporalio.exceptions import ApplicationError
 
 from handoff.activities.adapter import InvalidFieldValue, SystemAdapter, UnknownField, WriteOutcome
 from handoff.activities.ledger.writes import record_delivery
-from handoff.activities.user_code import call
-from handoff.schemas.activities import DELIVER, DeliveryRequest, DeliveryResult
+from handoff.activities.user_code import UnknownName, call
+from handoff.schemas.activities import DELIVER, DeliveryRefusal, DeliveryRequest, DeliveryResult
 from handoff.schemas.runs import Delivery
 
 log = structlog.get_logger(__name__)
@@ -43,22 +43,31 @@ class DeliveryActivities:
 
     @activity.defn(name=DELIVER)
     async def deliver(self, request: DeliveryRequest) -> DeliveryResult:
+        """Write the record, or answer the system's refusal: a refusal is data for an exception case, not a crash.
+
+        Anything else the adapter raises (a timeout, a connection reset) is retried, as the run's policy bounds it.
+        """
         refused = _writes_into_owner(request)
         if refused:
-            raise ApplicationError(refused, type="DeliveryRefused", non_retryable=True)
+            return _refused(request, reason=refused, error="DeliveryRefused")
         fields = {
             field.name: field.value
             if field.transform is None
             else await self._systems.transformed(field.transform, field.value)
             for field in request.fields
         }
-        adapter = self._systems.adapter(request.system)
+        try:
+            adapter = self._systems.adapter(request.system)
+        except UnknownName as error:
+            return _refused(request, reason=str(error.args[0]), error="UnknownName")
         activity.heartbeat("writing")
         try:
             answer = await call(adapter.write, request.workflow_id, fields)
-        except (UnknownField, InvalidFieldValue) as error:
-            # The target system refuses this shape: retrying cannot fix it, the contract's sync must change.
-            raise ApplicationError(str(error), type=type(error).__name__, non_retryable=True) from error
+        except InvalidFieldValue as error:
+            # The target cannot store this value: retrying cannot fix it, a person must correct it or reject the run.
+            return _refused(request, reason=str(error), error="InvalidFieldValue", target_field=error.field)
+        except UnknownField as error:
+            return _refused(request, reason=str(error), error="UnknownField", target_field=error.fields[0])
         outcome = _outcome(request.system, answer)
         log.info(
             "delivery.written",
@@ -97,6 +106,26 @@ def _outcome(system: str, answer: object) -> WriteOutcome:
             type="BadAdapter",
             non_retryable=True,
         ) from None
+
+
+def _refused(request: DeliveryRequest, *, reason: str, error: str, target_field: str | None = None) -> DeliveryResult:
+    """The system's refusal, with the payload path of the field it names (delivery knows each field's rename)."""
+    path = next((field.path for field in request.fields if field.name == target_field), None)
+    value = next((field.value for field in request.fields if field.name == target_field), None)
+    log.warning(
+        "delivery.refused",
+        handoff=request.handoff,
+        workflow_id=request.workflow_id,
+        system=request.system,
+        field=path,
+        error=error,
+        reason=reason,
+    )
+    return DeliveryResult(
+        refusal=DeliveryRefusal(
+            system=request.system, field=path, target_field=target_field, value=value, reason=reason, error=error
+        )
+    )
 
 
 def _writes_into_owner(request: DeliveryRequest) -> str | None:

@@ -169,6 +169,31 @@ class DeliveryRequest(BaseModel):
     )
 
 
+class DeliveryRefusal(BaseModel):
+    """Why a target system did not take a run's record: its refusal, or its silence after every attempt.
+
+    Delivery answers a refusal with this, instead of failing, so the workflow can open an exception case that names
+    the field and the system's reason; an operator corrects the field, retries, or rejects the run.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    system: str
+    field: str | None = None
+    """The payload path (`entity.field`) the system refused, when the refusal names one."""
+    target_field: str | None = None
+    """The name the system knows that field by (the `SyncTarget`'s rename, if any)."""
+    value: Any = None
+    reason: str
+    """The system's words, or delivery's: what a person reads in the case."""
+    error: str
+    """The error's type: `InvalidFieldValue`, `UnknownField`, `DeliveryRefused`, ... or `NoAnswer` when every
+    attempt failed without a refusal."""
+
+
 class DeliveryResult(BaseModel):
-    delivery: Delivery
+    """A record written (or found written before), or the system's refusal to take it."""
+
+    delivery: Delivery | None = None
     already_written: bool = False
+    refusal: DeliveryRefusal | None = None

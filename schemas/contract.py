@@ -7,6 +7,9 @@
 5. `ExceptionPolicy` who owns exceptions: group, decisions, SLA, escalation, end-of-chain decision;
 6. `Gain`            which measurable gain is expected.
 
+Beside the six answers a contract may mark its `personal` fields: reads mask them for anyone outside the group that
+owns the case (see README, "Personal data").
+
 A contract may be written down incompletely: the model accepts it so that the readiness gate can say, in plain
 words, which question is still unanswered. Nothing runs until the gate says READY.
 
@@ -113,6 +116,13 @@ class SyncTarget(BaseModel):
         default_factory=dict,
         description="Field path -> a transform the app registers (`@app.transform`), applied to the value on delivery.",
     )
+    attempts: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description="How many times delivery tries a write the system does not answer (a timeout, a connection "
+        "error) before the run opens an exception case. A refusal (a value the system cannot store) opens one at once.",
+    )
 
     def target_name(self, field_path: str) -> str:
         """The name a field is written under: its rename, else the path with `_` for `.`."""
@@ -174,6 +184,10 @@ class OperatorGroup(BaseModel):
     description: str = ""
 
 
+_NOT_HASHED = {"personal"}
+"""Contract fields that change no run's behaviour, so no version: what `content_hash` leaves out."""
+
+
 class HandoffContract(BaseModel):
     """One business handoff, written down. Its content hash is stamped on every run it starts."""
 
@@ -188,14 +202,24 @@ class HandoffContract(BaseModel):
     rules: tuple[Rule, ...] = ()
     exceptions: ExceptionPolicy | None = None
     gain: Gain | None = None
+    personal: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Payload paths (`entity.field`, or a whole `entity`) that hold personal data: reads show their values "
+            "only to operators of the group that owns the case, and mask them for everyone else."
+        ),
+    )
 
     def content_hash(self) -> str:
         """A stable hash of everything the contract says: any change to a rule, a sync or the payload changes it.
 
         Values left at their defaults are not part of it, so a field added to the contract language later (with a
         default) leaves every existing contract's hash, and so its lock, as it was.
+
+        `personal` is left out too: a contract with personal marks hashes the same as without them. Marking a field
+        personal changes what reads show, never what a run does, so it needs no new version and leaves locks valid.
         """
-        said = self.model_dump(mode="json", exclude_defaults=True)
+        said = self.model_dump(mode="json", exclude_defaults=True, exclude=_NOT_HASHED)
         canonical = json.dumps(said, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -1,9 +1,10 @@
 """The handoff workflow: one durable run of a contract, from event to delivery, with bad data held for a decision.
 
-    received -> validating -+-> delivering -> delivered
-                            |        ^
-                            v        | approve / correct (validate again) / retry
-                     awaiting-decision --> rejected
+    received -> validating -+-> delivering -+-> delivered
+                            |        ^      | the target refuses the record, or does not answer in its attempts
+                            v        |      v
+                     awaiting-decision <----+      approve / correct (validate again) / retry
+                            | reject -> rejected
                             | SLA passes -> next group of the chain -> end of chain -> the contract's decision
 
 One dynamic workflow serves every contract: the workflow type is the contract's name (`reservation-to-pos`), so
@@ -51,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         VERIFY_DECISION,
         DecisionCheck,
         DecisionVerdict,
+        DeliveryRefusal,
         DeliveryRequest,
         DeliveryResult,
         EscalationRecord,
@@ -80,6 +82,12 @@ with workflow.unsafe.imports_passed_through():
     from handoff.schemas.runs import Delivery, HandoffInput, HandoffResult, HandoffStatus, Stage
     from handoff.workflows import search_attributes as sa
     from handoff.workflows.refusals import describe_errors, refusal_for
+    from handoff.workflows.refused_deliveries import (
+        delivery_violations,
+        end_of_chain_decision,
+        is_delivery_case,
+        unanswered,
+    )
     from handoff.workflows.registered import registered
     from handoff.workflows.validation import evaluate, lookups_to_run
 
@@ -89,16 +97,17 @@ LOOKUP_TIMEOUT = timedelta(seconds=30)
 LOOKUP_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30), non_retryable_error_types=["UnknownName"])
 DELIVERY_TIMEOUT = timedelta(minutes=2)
 DELIVERY_HEARTBEAT = timedelta(seconds=10)
-DELIVERY_RETRY = RetryPolicy(
-    maximum_interval=timedelta(seconds=30),
-    non_retryable_error_types=["DeliveryRefused", "UnknownField", "InvalidFieldValue", "UnknownName", "BadAdapter"],
-)
+DELIVERY_NOT_RETRIED = ["DeliveryRefused", "UnknownField", "InvalidFieldValue", "UnknownName", "BadAdapter"]
+"""Errors no retry can fix. Today's delivery answers refusals instead of raising them; runs from before still may."""
 
 VERIFY_TIMEOUT = timedelta(seconds=10)
 VERIFY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=5), maximum_attempts=5)
 
 LOOKUPS_WHERE_THEY_APPLY = "lookups-where-they-apply"
 """Patch: look-ups inside a `When` are asked (where its condition holds), absent values are not asked at all."""
+REFUSED_DELIVERIES_OPEN_CASES = "refused-deliveries-open-cases"
+"""Patch: a delivery the target refuses, or that exhausts its attempts, opens an exception case; the run no longer
+fails. Runs from before replay as they were: the first delivery error failed them."""
 AUTHORISED_DECISIONS = "authorised-decisions"
 """Patch: a decision is authorised (attestation, the ledger's groups) and every refusal recorded. One marker per
 decision message (`authorised-decisions`, then `-2`, `-3`...), because the SDK memoises a patch for the whole run:
@@ -159,9 +168,30 @@ class HandoffWorkflow:
         misfit = _misfit(contract, self._payload)
         if misfit is not None:  # only a start that bypassed the edge's check gets here
             await self._fail(misfit)
+        while True:
+            if not self._override:
+                rejected = await self._validate_until_clean(contract)
+                if rejected is not None:
+                    return rejected
+            if self._stage is not Stage.DELIVERING:
+                await self._enter(Stage.DELIVERING)
+            refusals = await self._deliver(contract)
+            if not refusals:
+                return await self._finish(Stage.DELIVERED)
+            # The target refused the record, or never answered: its owner decides, as for bad data.
+            case, decision = await self._hold_for_decision(contract, delivery_violations(refusals))
+            next_stage = self._next_stage(case)
+            if next_stage is Stage.REJECTED:
+                return await self._finish(Stage.REJECTED, case=case, decision=decision)
+            await self._enter(next_stage, case=case, decision=decision, override=self._override)
+            self._recorded_decisions.add(case.id)
+
+    async def _validate_until_clean(self, contract: HandoffContract) -> HandoffResult | None:
+        """Validate, and hold each set of violations for a decision, until the payload passes or is approved;
+        the run's result when a decision rejects it."""
         while violations := await self._validate(contract):
             case, decision = await self._hold_for_decision(contract, violations)
-            next_stage = NEXT_STAGE[decision.decision]
+            next_stage = self._next_stage(case)
             if next_stage is Stage.REJECTED:
                 return await self._finish(Stage.REJECTED, case=case, decision=decision)
             self._override = decision.decision is DecisionKind.APPROVE
@@ -169,13 +199,7 @@ class HandoffWorkflow:
             self._recorded_decisions.add(case.id)
             if self._override:
                 break
-        if self._stage is not Stage.DELIVERING:
-            await self._enter(Stage.DELIVERING)
-        try:
-            await self._deliver(contract)
-        except ActivityError as error:
-            await self._fail(f"Delivery failed: {error.cause or error}")
-        return await self._finish(Stage.DELIVERED)
+        return None
 
     # -- messages ---------------------------------------------------------------------------------------------------
 
@@ -208,8 +232,7 @@ class HandoffWorkflow:
         # else: an Update taken before decisions were authorised, which its validator had judged
         case = self._apply(request)
         await workflow.wait_condition(lambda: case.id in self._recorded_decisions)
-        assert case.decision is not None
-        return DecisionResult(case=case, next_stage=NEXT_STAGE[case.decision.decision].value)
+        return DecisionResult(case=case, next_stage=self._next_stage(case).value)
 
     @workflow.signal(name="decision")
     async def decide_by_signal(self, request: DecisionRequest) -> None:
@@ -316,23 +339,37 @@ class HandoffWorkflow:
         )
 
     def _end_of_chain_decision(self, case: ExceptionCase, policy: ExceptionPolicy) -> DecisionRecord:
-        assert policy.on_timeout is not None
+        decision, reason = end_of_chain_decision(policy, delivery=is_delivery_case(case))
         return DecisionRecord(
             case_id=case.id,
-            decision=policy.on_timeout,
+            decision=decision,
             operator="contract",
             group=None,
-            reason=(
-                f"No decision by {' then '.join(policy.chain)} within the SLA: "
-                f"the contract's end-of-chain decision is {policy.on_timeout.value}."
-            ),
+            reason=reason,
             decided_at=workflow.now(),
             by_timeout=True,
         )
 
-    async def _deliver(self, contract: HandoffContract) -> None:
-        """Write each target system's fields, all targets at once; each write happens once, whatever retries."""
+    def _next_stage(self, case: ExceptionCase) -> Stage:
+        """Where a decided case sends the run. After a refused delivery, approving or retrying delivers again as it
+        is; a correction is validated again first (unless the run's rules were already overridden)."""
+        assert case.decision is not None
+        decision = case.decision.decision
+        if is_delivery_case(case) and decision is not DecisionKind.REJECT:
+            if decision is DecisionKind.CORRECT and not self._override:
+                return Stage.VALIDATING
+            return Stage.DELIVERING
+        return NEXT_STAGE[decision]
+
+    async def _deliver(self, contract: HandoffContract) -> list[DeliveryRefusal]:
+        """Write each target system's fields, all targets at once; each write happens once, whatever retries.
+
+        Targets that took the record earlier in the run are not written again. Returns the refusals: the systems
+        that refused the record, or did not answer within their `attempts`.
+        """
         assert contract.sync is not None
+        delivered = {delivery.system for delivery in self._deliveries}
+        targets = [target for target in contract.sync.targets if target.system not in delivered]
         requests = [
             DeliveryRequest(
                 workflow_id=workflow.info().workflow_id,
@@ -349,8 +386,10 @@ class HandoffWorkflow:
                 ],
                 source_of_truth=contract.source_of_truth,
             )
-            for target in contract.sync.targets
+            for target in targets
         ]
+        # Runs from before refused deliveries opened cases failed on the first error, without waiting for the rest.
+        refusals_open_cases = workflow.patched(REFUSED_DELIVERIES_OPEN_CASES)
         results = await asyncio.gather(
             *(
                 workflow.execute_activity(
@@ -359,12 +398,23 @@ class HandoffWorkflow:
                     result_type=DeliveryResult,
                     start_to_close_timeout=DELIVERY_TIMEOUT,
                     heartbeat_timeout=DELIVERY_HEARTBEAT,
-                    retry_policy=DELIVERY_RETRY,
+                    retry_policy=_delivery_retry(target.attempts),
                 )
-                for request in requests
-            )
+                for request, target in zip(requests, targets, strict=True)
+            ),
+            return_exceptions=refusals_open_cases,
         )
-        self._deliveries.extend(result.delivery for result in results)
+        refusals: list[DeliveryRefusal] = []
+        for result, target in zip(results, targets, strict=True):
+            if isinstance(result, ActivityError):
+                refusals.append(unanswered(target.system, target.attempts, result))
+            elif isinstance(result, BaseException):
+                raise result
+            elif result.refusal is not None:
+                refusals.append(result.refusal)
+            elif result.delivery is not None:
+                self._deliveries.append(result.delivery)
+        return refusals
 
     async def _finish(
         self, stage: Stage, *, case: ExceptionCase | None = None, decision: DecisionRecord | None = None
@@ -499,6 +549,15 @@ class HandoffWorkflow:
         case.status = CaseStatus.DECIDED
         workflow.logger.info("Case %s decided: %s by %s", case.id, request.decision.value, request.operator)
         return case
+
+
+def _delivery_retry(attempts: int) -> RetryPolicy:
+    """Retries for a write the system did not answer, bounded by the target's `attempts`: then a case opens."""
+    return RetryPolicy(
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=attempts,
+        non_retryable_error_types=DELIVERY_NOT_RETRIED,
+    )
 
 
 def _misfit(contract: HandoffContract, payload: dict[str, Any]) -> str | None:

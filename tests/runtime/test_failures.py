@@ -1,4 +1,5 @@
-"""Failure paths: a payload that bypassed the edge, and a delivery into a source of truth, end the run as failed."""
+"""Failure paths: a payload that bypassed the edge ends the run as failed; a delivery into a source of truth is refused;
+user code that misbehaves is never retried into a second write, and never leaves a run stuck."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from typing import Any
 import pytest
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowFailureError
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from examples.restaurant import RestaurantApp
@@ -65,18 +65,18 @@ async def test_a_delivery_into_the_system_that_owns_the_entity_is_refused(
     )
 
     try:
-        with pytest.raises(ApplicationError) as refused:
-            await ActivityEnvironment().run(delivery.deliver, request)
+        result = await ActivityEnvironment().run(delivery.deliver, request)
     finally:
         ledger.dispose()
 
-    assert ("DeliveryRefused", True) == (refused.value.type, refused.value.non_retryable)
-    assert "reservation.party_size into 'booking'" in str(refused.value)
+    assert result.delivery is None and result.refusal is not None
+    assert ("DeliveryRefused", "booking") == (result.refusal.error, result.refusal.system)
+    assert "reservation.party_size into 'booking'" in result.refusal.reason
     assert restaurant.systems.adapter("booking").read("reservation-to-pos/R-1") is None
 
 
-# -- user code that misbehaves: the run fails, saying why, and the ledger says failed (never stuck, never retried
-#    into a second write) ------------------------------------------------------------------------------------------
+# -- user code that misbehaves: never stuck, never retried into a second write. A look-up that fails fails the run;
+#    an adapter that fails opens a case (the record waits for a fix and a retry) ---------------------------------
 
 
 class _ForgetfulPos:
@@ -114,13 +114,17 @@ async def _failed_run(kit: HandoffKit) -> tuple[str, RunRow]:
     return str(failed.value.cause), run
 
 
-async def test_an_adapter_that_returns_nothing_fails_the_run_once(client: Client, tmp_path: Path) -> None:
+async def test_an_adapter_that_returns_nothing_opens_a_case_after_one_write(client: Client, tmp_path: Path) -> None:
+    """The adapter wrote, then answered None: retrying would write again, so the run stops at once, in a case whose
+    reason says what `write` must return; the event waits for the fixed adapter and a retry."""
     pos = _ForgetfulPos()
     async with running_handoffs(client, _booking_app(pos, lambda table: True), tmp_path) as kit:
-        cause, run = await _failed_run(kit)
+        accepted = await kit.send("booking.confirmed", _booking())
+        case = await kit.open_case(accepted.workflow_id)
 
-    assert "returned None from write()" in cause and "'pos'" in cause
-    assert (Stage.FAILED.value, 1) == (run.stage, pos.writes)  # not retried into a second write
+    [violation] = case.violations
+    assert "returned None from write()" in violation.reason and "'pos'" in violation.reason
+    assert 1 == pos.writes  # not retried into a second write
 
 
 async def test_a_lookup_that_raises_fails_the_run_instead_of_leaving_it_validating(
