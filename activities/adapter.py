@@ -26,7 +26,12 @@ class WriteOutcome(StrEnum):
 
 
 class SystemAdapter(Protocol):
-    """A business system, as delivery sees it: write a record once. (Reading it back is optional: `read`.)"""
+    """A business system, as delivery sees it: write a record once. (Reading it back is optional: `read`.)
+
+    An adapter may also say what its system accepts, as an attribute `accepts`: a mapping of field name to
+    `TargetField` (`{"guest_name": TargetField.text(max_length=255)}`). The readiness gate then checks every field a
+    contract syncs to the system against it, so a value the system could not store is stopped by a rule first.
+    """
 
     def write(self, record_key: str, fields: Mapping[str, Any]) -> WriteOutcome | Awaitable[WriteOutcome]:
         """Store `fields` under `record_key` unless a record with that key exists.

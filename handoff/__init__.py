@@ -27,8 +27,9 @@ if TYPE_CHECKING:
         SyncTarget,
         Trigger,
     )
-    from handoff.schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, When
+    from handoff.schemas.rules import Compare, Forbidden, Lookup, Max, MaxLength, Min, OneOf, Pattern, Required, When
     from handoff.schemas.runs import Stage
+    from handoff.schemas.systems import TargetField
     from handoff.workers.app import AppNotReady, Handoffs
     from handoff.workers.testkit import HandoffKit
 
@@ -49,7 +50,19 @@ _HOMES = {
         "SyncTarget",
         "Trigger",
     ),
-    "handoff.schemas.rules": ("Compare", "Forbidden", "Lookup", "Max", "Min", "OneOf", "Pattern", "Required", "When"),
+    "handoff.schemas.rules": (
+        "Compare",
+        "Forbidden",
+        "Lookup",
+        "Max",
+        "MaxLength",
+        "Min",
+        "OneOf",
+        "Pattern",
+        "Required",
+        "When",
+    ),
+    "handoff.schemas.systems": ("TargetField",),
 }
 _HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -67,6 +80,7 @@ __all__ = [
     "InvalidFieldValue",
     "Lookup",
     "Max",
+    "MaxLength",
     "Measure",
     "Min",
     "OneOf",
@@ -77,6 +91,7 @@ __all__ = [
     "Sync",
     "SyncTarget",
     "SystemAdapter",
+    "TargetField",
     "Trigger",
     "UnknownField",
     "When",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from handoff.schemas.systems import TargetField
 
 
 class FindingKind(StrEnum):
@@ -32,6 +34,12 @@ class FindingKind(StrEnum):
     TARGET_WITHOUT_ADAPTER = "target-without-adapter"
     """A sync target that is registered as a source only: nothing could write to it."""
     UNKNOWN_TRANSFORM = "unknown-transform"
+    UNKNOWN_TARGET_FIELD = "unknown-target-field"
+    """A synced field the target's adapter says it has no place for."""
+    TARGET_FIELD_TYPE = "target-field-type"
+    """A synced field whose values the target's field cannot take: a text into a number."""
+    TARGET_FIELD_UNBOUNDED = "target-field-unbounded"
+    """A synced field that can hold more than the target's field (longer, larger) with no rule to stop it first."""
     CHANGED_SINCE_LOCKED = "changed-since-locked"
     """The contract's content differs from the same version in the app's lock file: a change needs a new version."""
 
@@ -92,6 +100,8 @@ class Registries(BaseModel):
     """Systems with an adapter, which deliveries can write to (`app.system`)."""
     transforms: frozenset[str] = frozenset()
     """Conversions a `SyncTarget` may apply to a field (`@app.transform`)."""
+    accepts: dict[str, dict[str, TargetField]] = Field(default_factory=dict)
+    """System -> the fields its adapter declares it accepts (`adapter.accepts`), for adapters that declare them."""
 
     @property
     def systems(self) -> frozenset[str]:

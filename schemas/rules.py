@@ -107,6 +107,17 @@ class Pattern(_RuleBase):
         return f"{self.field} matches /{self.regex}/"
 
 
+class MaxLength(_RuleBase):
+    """A text of at most `value` characters (a list of at most `value` items): what a target's column can hold."""
+
+    kind: Literal["max_length"] = "max_length"
+    field: str
+    value: int = Field(ge=0)
+
+    def _describe(self) -> str:
+        return f"len({self.field}) <= {self.value}"
+
+
 class Compare(_RuleBase):
     """A comparison of two fields of the payload, such as `stay.check_out > stay.check_in`."""
 
@@ -126,7 +137,7 @@ class Compare(_RuleBase):
 class When(_RuleBase):
     """A conditional rule: "if `condition` holds, `then` must hold".
 
-    The condition is a rule read as a predicate. A value rule (min, max, one-of, pattern, compare) holds as a
+    The condition is a rule read as a predicate. A value rule (min, max, max-length, one-of, pattern, compare) holds as a
     condition only when its field has a value, so `When(OneOf(fulfilment, ["delivery"]), Required(address))` asks
     for an address only for deliveries.
     """
@@ -155,7 +166,7 @@ class Lookup(_RuleBase):
 
 
 Rule = Annotated[
-    Required | Forbidden | Min | Max | OneOf | Pattern | Compare | When | Lookup,
+    Required | Forbidden | Min | Max | MaxLength | OneOf | Pattern | Compare | When | Lookup,
     Field(discriminator="kind"),
 ]
 """Any rule of the contract language."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import importlib
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -26,6 +26,7 @@ from handoff.activities.adapter import SystemAdapter
 from handoff.activities.user_code import UnknownName, call
 from handoff.schemas.contract import Catalog, HandoffContract, OperatorGroup
 from handoff.schemas.findings import CatalogReadiness, Registries
+from handoff.schemas.systems import TargetField
 from handoff.workers.lock import LockFile, earlier_versions, read_lock
 from handoff.workflows.readiness import check_catalog
 
@@ -99,6 +100,15 @@ class Handoffs:
             raise TypeError(f"the adapter for {name!r} has no write(record_key, fields) method")
         if name in self._adapters:
             raise ValueError(f"the app already has an adapter for the system {name!r}")
+        accepts = getattr(adapter, "accepts", None)
+        if accepts is not None and not (
+            isinstance(accepts, Mapping)
+            and all(isinstance(key, str) and isinstance(value, TargetField) for key, value in accepts.items())
+        ):
+            raise TypeError(
+                f"the adapter for {name!r} declares `accepts` as {type(accepts).__name__}: it must map each field "
+                "name to a TargetField, e.g. {'guest_name': TargetField.text(max_length=255)}"
+            )
         self._adapters[name] = adapter
 
     def lookup(self, name: str) -> Callable[[F], F]:
@@ -146,6 +156,11 @@ class Handoffs:
             sources=frozenset(self._sources),
             targets=frozenset(self._adapters),
             transforms=frozenset(self._transforms),
+            accepts={
+                name: dict(accepts)
+                for name, adapter in self._adapters.items()
+                if (accepts := getattr(adapter, "accepts", None)) is not None
+            },
         )
 
     def readiness(self) -> CatalogReadiness:

@@ -28,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from handoff.activities.authorisation import attest
 from handoff.activities.ledger.tables import CaseRow
 from handoff.schemas.cases import DecisionRequest, DecisionResult, Refusal, RefusalKind
+from handoff.workers.edge import value_problems
 from handoff.workers.settings import MIN_DECISION_KEY_LENGTH, Settings, load_settings
 from handoff.workflows.handoff import HandoffWorkflow
 
@@ -77,6 +78,12 @@ async def decide(
 ) -> DecisionResult:
     """Attest the decision of an authenticated operator with `key` (default: the settings' `decision_key`) and send
     it to the run as an Update; returns once the workflow applied it and the ledger holds it."""
+    problems = value_problems({"reason": request.reason}) + value_problems(request.patch)
+    if problems:
+        # What no run could carry (NaN, a lone surrogate, a NUL) is refused here, as an event's payload is: sent on,
+        # it would break the Update's encoding, or reach a target system through the correction.
+        described = "; ".join(f"{problem.field}: {problem.message}" for problem in problems)
+        raise DecisionRefused(Refusal(kind=RefusalKind.INVALID_CORRECTION, message=f"Nothing changed: {described}."))
     attested = attest(request, key if key is not None else decision_key(load_settings()))
     handle = client.get_workflow_handle(workflow_id)
     try:

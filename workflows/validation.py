@@ -20,7 +20,19 @@ from typing import Any
 from handoff.schemas.cases import Violation
 from handoff.schemas.paths import value_at
 from handoff.schemas.rule_tree import every_rule
-from handoff.schemas.rules import Compare, Forbidden, Lookup, Max, Min, OneOf, Pattern, Required, Rule, When
+from handoff.schemas.rules import (
+    Compare,
+    Forbidden,
+    Lookup,
+    Max,
+    MaxLength,
+    Min,
+    OneOf,
+    Pattern,
+    Required,
+    Rule,
+    When,
+)
 
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt,
@@ -114,6 +126,11 @@ def _value_rule_holds(rule: Rule, payload: Mapping[str, Any], *, when_absent: bo
             if not is_present(value):
                 return when_absent
             return isinstance(value, str) and re.fullmatch(regex, value) is not None
+        case MaxLength(field=field, value=limit):
+            value = value_at(payload, field)
+            if not is_present(value):
+                return when_absent
+            return isinstance(value, str | list | tuple) and len(value) <= limit
     raise TypeError(f"not a value rule: {rule!r}")  # pragma: no cover - the match above is exhaustive
 
 

@@ -23,6 +23,7 @@ from handoff.schemas.contract import (
 )
 from handoff.schemas.findings import FindingKind, Registries
 from handoff.schemas.rules import Compare, Forbidden, Lookup, Max, Min, Pattern, Required, When
+from handoff.schemas.systems import TargetField
 from handoff.workflows.readiness import check_catalog, check_contract
 from tests.workflows.sample_contracts import NAME, BookingConfirmed, check, found, ready_contract
 
@@ -445,7 +446,13 @@ def test_every_message_names_its_contract_and_subject() -> None:
 
     readiness = check_catalog(
         catalog,
-        registries=Registries(sources=frozenset({"bookings"}), targets=POS),
+        registries=Registries(
+            sources=frozenset({"bookings"}),
+            targets=POS,
+            accepts={  # what `broken` syncs to the POS: one field too short, one of another kind, one missing
+                "pos": {"booking_ref": TargetField.text(max_length=5), "booking_party_size": TargetField.boolean()}
+            },
+        ),
         locked={("other", 1): "the hash of an earlier text"},
     )
 

@@ -1,7 +1,7 @@
 """The readiness gate: a handoff whose rules are not written down does not run.
 
 `check_catalog` checks every contract alone (the six questions, unknown fields, rules of the wrong type, rules that
-contradict each other, syncs that overwrite their source, escalation chains) and the catalog as a whole (one owner per
+contradict each other, syncs that overwrite their source, escalation chains, synced fields their target cannot hold) and the catalog as a whole (one owner per
 entity across contracts). `check_contract` is the same for one contract, without the catalog-wide checks.
 
 Pure and deterministic, no I/O: the CLI, the worker and the tests all call it, and it may run inside a workflow.
@@ -23,6 +23,7 @@ from handoff.workflows.readiness.payload import UNKNOWN_PAYLOAD, PayloadShape, s
 from handoff.workflows.readiness.questions import unanswered_questions
 from handoff.workflows.readiness.registries import registry_findings
 from handoff.workflows.readiness.rule_types import rules_of_the_wrong_type
+from handoff.workflows.readiness.targets import target_field_findings
 
 __all__ = ["check_catalog", "check_contract", "contract_findings"]
 
@@ -96,6 +97,7 @@ def contract_findings(
     findings += escalation_problems(contract, declared_groups)
     if registries is not None:
         findings += registry_findings(contract, registries)
+        findings += target_field_findings(contract, shape, registries.accepts)
     return findings
 
 

@@ -17,6 +17,7 @@ from decimal import Decimal
 from enum import Enum, StrEnum
 from typing import Any
 
+import annotated_types
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
@@ -56,6 +57,12 @@ class FieldShape:
     never_empty: bool = False
     """True when the value can never be absent, even by default: not nullable on any step, and of a kind that has
     no empty value (a number, a yes/no, a date). `Forbidden` fails every event on such a field."""
+    max_length: int | None = None
+    """The model's own limit on a text's length (`Field(max_length=...)`): longer values never pass the edge."""
+    minimum: float | None = None
+    """The model's own lower bound on a number (`ge`, `gt`)."""
+    maximum: float | None = None
+    """The model's own upper bound on a number (`le`, `lt`)."""
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,13 @@ def _add_field(
     required = parent_required and info.is_required() and not reading.nullable
     never_none = parent_never_none and not reading.nullable and info.default is not None
     never_empty = never_none and bool(reading.kinds) and reading.kinds <= _NEVER_EMPTY_KINDS
-    fields[path] = FieldShape(path=path, kinds=reading.kinds, always_present=required, never_empty=never_empty)
+    fields[path] = FieldShape(
+        path=path,
+        kinds=reading.kinds,
+        always_present=required,
+        never_empty=never_empty,
+        **_constraints(info),
+    )
     if reading.model is not None and depth < _MAX_DEPTH:
         for name, child in reading.model.model_fields.items():
             _add_field(
@@ -138,6 +151,21 @@ def _add_field(
     elif reading.model is not None or ValueKind.ANY in reading.kinds:
         opaque.append(path)
     return reading
+
+
+def _constraints(info: FieldInfo) -> dict[str, Any]:
+    """The length and range limits pydantic enforces on this field (its `annotated_types` metadata)."""
+    found: dict[str, Any] = {}
+    for item in info.metadata:
+        if isinstance(item, annotated_types.MaxLen):
+            found["max_length"] = item.max_length
+        elif isinstance(item, annotated_types.Ge | annotated_types.Gt):
+            found["minimum"] = item.ge if isinstance(item, annotated_types.Ge) else item.gt
+        elif isinstance(item, annotated_types.Le | annotated_types.Lt):
+            found["maximum"] = item.le if isinstance(item, annotated_types.Le) else item.lt
+        elif getattr(item, "max_length", None) is not None:  # pydantic's StringConstraints
+            found["max_length"] = item.max_length
+    return found
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ def _rules(contract: HandoffContract) -> list[Finding]:
             FindingKind.NO_RULES,
             "rules",
             "what happens when the data is incomplete or inconsistent? The contract has no rules, so every event "
-            "would be delivered as it comes. Add rules (Required, Min, Max, OneOf, Pattern, Compare, When, Lookup).",
+            "would be delivered as it comes. Add rules (Required, Min, Max, MaxLength, OneOf, Pattern, Compare, When, Lookup).",
         )
     ]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from handoff.schemas.contract import HandoffContract
 from handoff.schemas.findings import Finding, FindingKind
 from handoff.schemas.rule_tree import every_rule
-from handoff.schemas.rules import Compare, Forbidden, Max, Min, OneOf, Pattern, Rule
+from handoff.schemas.rules import Compare, Forbidden, Max, MaxLength, Min, OneOf, Pattern, Rule
 from handoff.workflows.readiness.payload import NUMERIC_KINDS, PayloadShape, ValueKind
 from handoff.workflows.readiness.satisfiability import kind_accepts_one_of
 
@@ -59,13 +59,15 @@ def type_mismatch(rule: Rule, shape: PayloadShape) -> str | None:
                 "optional, or has a default), so forbidding it fails every event"
             )
         return None
-    if not isinstance(rule, Min | Max | OneOf | Pattern):
+    if not isinstance(rule, Min | Max | MaxLength | OneOf | Pattern):
         return None
     kinds = shape.kinds_of(rule.field)
     if ValueKind.ANY in kinds:
         return None
     if isinstance(rule, Min | Max) and not kinds & NUMERIC_KINDS:
         return f"{rule.field} is {describe_kinds(kinds)}, and a bound compares it with a number, which never holds"
+    if isinstance(rule, MaxLength) and not kinds & {ValueKind.STR, ValueKind.COLLECTION}:
+        return f"{rule.field} is {describe_kinds(kinds)}, and a length limit only ever applies to a text or a list"
     if isinstance(rule, Pattern) and ValueKind.STR not in kinds:
         return f"{rule.field} is {describe_kinds(kinds)}, and a pattern only ever matches a text"
     if isinstance(rule, OneOf) and not kind_accepts_one_of(rule.values, kinds):
