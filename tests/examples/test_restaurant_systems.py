@@ -371,3 +371,12 @@ def test_in_memory_database_is_shared_across_threads() -> None:
 def test_tables_stay_off_the_ledger_metadata() -> None:
     """The systems' tables are not on SQLModel.metadata, so the ledger's create_all never makes them."""
     assert set() == set(METADATA.tables) & set(SQLModel.metadata.tables)
+
+
+def test_a_whole_number_beyond_what_the_column_holds_is_refused_by_name(systems: RestaurantSystems) -> None:
+    """PostgreSQL's INTEGER holds 32 bits: a larger amount is refused in words, the same on SQLite."""
+    with pytest.raises(InvalidFieldValue) as raised:
+        systems.adapter("invoicing").write("run-1", {"deal_amount_cents": 2**40})
+
+    assert ("deal_amount_cents", []) == (raised.value.field, systems.rows("invoicing"))
+    assert "from -2147483648 to 2147483647" in str(raised.value)

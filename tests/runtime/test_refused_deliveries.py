@@ -16,11 +16,13 @@ from typing import Any
 from sqlmodel import Session, select
 from temporalio.client import Client
 
+from examples.restaurant import RestaurantApp
 from handoff import Handoffs, InvalidFieldValue, WriteOutcome
 from handoff.activities.ledger.tables import CaseRow, RunRow, ViolationRow
 from handoff.schemas.contract import DecisionKind, ExceptionPolicy, Sync, SyncTarget
 from handoff.schemas.runs import Stage
 from handoff.workers.testkit import HandoffKit, running_handoffs
+from tests.runtime import payloads
 from tests.workflows.sample_contracts import GROUPS, ready_contract
 
 HOSTS = ("hosts",)
@@ -165,3 +167,28 @@ async def test_a_refused_delivery_nobody_decides_is_rejected_even_when_the_contr
     assert decision is not None and decision.by_timeout and DecisionKind.REJECT == decision.decision
     assert "would be refused again" in decision.reason
     assert case.status == "decided"
+
+
+async def test_the_restaurants_invoicing_refuses_an_amount_too_large_and_the_correction_is_invoiced_once(
+    kit: HandoffKit, restaurant: RestaurantApp
+) -> None:
+    """The issue's own example: a won deal of 2**40 cents passes the contract's rules, invoicing cannot store it."""
+    accepted = await kit.send("deal.won", payloads.deal(deal__amount_cents=2**40))
+    case = await kit.open_case(accepted.workflow_id)
+
+    [violation] = case.violations
+    assert ("deal.amount_cents", 2**40) == (violation.field, violation.value)
+    assert "invoicing" in violation.reason and "2147483647" in violation.reason
+
+    await kit.decide(
+        accepted.workflow_id,
+        case.id,
+        DecisionKind.CORRECT,
+        operator="sam",
+        groups=("sales-ops",),
+        patch={"deal.amount_cents": 1_250_000},
+    )
+    result = await kit.result(accepted.workflow_id)
+
+    assert Stage.DELIVERED == result.stage
+    assert [1_250_000] == [row["deal_amount_cents"] for row in restaurant.systems.rows("invoicing")]

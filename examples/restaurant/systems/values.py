@@ -16,6 +16,9 @@ from sqlalchemy import JSON, Boolean, Column, Date, Float, Integer, String
 from examples.restaurant.systems.tables import UtcDateTime
 from handoff import InvalidFieldValue
 
+INT32 = (-(2**31), 2**31 - 1)
+"""What an INTEGER column holds on PostgreSQL (SQLite holds more): the demo systems keep to the smaller."""
+
 
 def to_column(system: str, column: Column[Any], value: Any) -> Any:
     """`value` as `column` stores it; `InvalidFieldValue` when it cannot hold it."""
@@ -34,11 +37,15 @@ def to_column(system: str, column: Column[Any], value: Any) -> Any:
             return value
         raise InvalidFieldValue(system, field, value, "true or false")
     if isinstance(kind, Integer):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+        whole = value if isinstance(value, int) and not isinstance(value, bool) else None
         if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise InvalidFieldValue(system, field, value, "a whole number")
+            whole = int(value)
+        if whole is None:
+            raise InvalidFieldValue(system, field, value, "a whole number")
+        if not INT32[0] <= whole <= INT32[1]:
+            # An INTEGER column on PostgreSQL holds 32 bits: refused here in words, not as a driver error retried.
+            raise InvalidFieldValue(system, field, value, f"a whole number from {INT32[0]} to {INT32[1]}")
+        return whole
     if isinstance(kind, Float):
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
