@@ -6,13 +6,35 @@ under `.handoff/`. Production sets the Temporal address, TLS and a PostgreSQL UR
 
 from __future__ import annotations
 
+import re
+from datetime import timedelta
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIN_DECISION_KEY_LENGTH = 32
+
+_SPAN = re.compile(r"\s*(\d+)\s*([dhm])\s*")
+_SPAN_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def parse_span(text: str) -> timedelta:
+    """A time span as people write it on a command line or in a variable: `90d`, `12h`, `30m`.
+
+    A `ValueError` that says how to write one otherwise: a zero span, a bare number (days? seconds?) or a span
+    longer than a `timedelta` holds is as unusable as a typo.
+    """
+    match = _SPAN.fullmatch(text)
+    if match is not None and int(match[1]) > 0:
+        try:
+            return timedelta(**{_SPAN_UNITS[match[2]]: int(match[1])})
+        except OverflowError:
+            pass
+    raise ValueError(
+        f"{text!r} is not a time span: write a whole number of days, hours or minutes, e.g. 90d, 12h or 30m"
+    )
 
 
 class Settings(BaseSettings):
@@ -47,6 +69,11 @@ class Settings(BaseSettings):
     # Runs
     sla_scale: float = Field(
         default=1.0, gt=0, description="Multiplies every contract SLA (0.001 turns hours into seconds for demos)."
+    )
+    retention: timedelta | None = Field(
+        default=None,
+        description="How long the ledger keeps an ended run's payload snapshots (90d, 12h, 30m): what `handoff "
+        "purge` removes when it is given no --older-than. Unset: kept until purged by hand.",
     )
 
     # Worker
@@ -98,6 +125,19 @@ class Settings(BaseSettings):
     log_format: Literal["console", "json"] = Field(
         default="console", description="Readable console logs in development, JSON lines in production."
     )
+
+    @field_validator("retention", mode="before")
+    @classmethod
+    def _span(cls, value: Any) -> Any:
+        # Only the span syntax: pydantic would read a bare "90" as 90 seconds, where its writer likely meant days.
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            try:
+                return parse_span(value)
+            except ValueError as error:
+                raise ValueError(f"HANDOFF_RETENTION: {error}") from None
+        return value
 
     @field_validator("decision_key")
     @classmethod

@@ -1,7 +1,8 @@
 """Reading the ledger for `handoff backtest`: the runs received in a window, with what their first case found.
 
 The first case is the one judged on the payload as received (`runs.payload`); later cases judged a corrected
-payload, or the same one again after a retry, so only the first says what the run's own look-ups answered. Blocks
+payload, or the same one again after a retry, so only the first says what the run's own look-ups answered. Runs whose
+payloads were purged (`handoff purge`) have nothing left to replay and are left out. Blocks
 (SQLAlchemy on a synchronous driver): async callers go through `asyncio.to_thread`.
 """
 
@@ -23,7 +24,11 @@ def recorded_runs(ledger: Engine, *, handoffs: Collection[str], since: datetime)
     """The runs of `handoffs` received at or after `since`, oldest first, each with its case count and the rules
     its first case broke."""
     # UTC, as the ledger stores it: SQLite compares the stored text and would misread another offset.
-    window = (col(RunRow.handoff).in_(list(handoffs)), col(RunRow.received_at) >= since.astimezone(UTC))
+    window = (
+        col(RunRow.handoff).in_(list(handoffs)),
+        col(RunRow.received_at) >= since.astimezone(UTC),
+        col(RunRow.purged_at).is_(None),
+    )
     in_window = select(RunRow.workflow_id).where(*window)
     with Session(ledger) as session:
         runs = session.exec(

@@ -127,8 +127,9 @@ def run_summary(ledger: Engine, workflow_id: str) -> RunSummary | None:
 def status_from_ledger(ledger: Engine, workflow_id: str) -> HandoffStatus | None:
     """The run as the `status` query would answer, rebuilt from the ledger (for runs Temporal no longer has).
 
-    The payload is the one received with every correction applied in order. Refused decisions keep what the ledger
-    stored: the operator's groups and the kind of refusal are not part of the audit row.
+    The payload is the one received with every correction applied in order; a purged run's is empty (its corrections
+    kept only which fields they set). Refused decisions keep what the ledger stored: the operator's groups and the
+    kind of refusal are not part of the audit row.
     """
     with Session(ledger) as session:
         run = session.get(RunRow, workflow_id)
@@ -175,7 +176,7 @@ def status_from_ledger(ledger: Engine, workflow_id: str) -> HandoffStatus | None
     ]
     payload = run.payload
     for decision in sorted(decisions.values(), key=lambda d: d.decided_at):
-        if decision.decision is DecisionKind.CORRECT:
+        if decision.decision is DecisionKind.CORRECT and run.purged_at is None:
             payload = patched(payload, decision.patch)
     return HandoffStatus(
         handoff=run.handoff,

@@ -36,6 +36,8 @@ class RunRow(SQLModel, table=True):
     finished_at: datetime | None = _utc_column(nullable=True)
     override: bool = False
     failure: str | None = None
+    purged_at: datetime | None = _utc_column(nullable=True)
+    """When `handoff purge` removed the run's payload snapshots (here, in its cases, decisions and deliveries)."""
 
 
 class CaseRow(SQLModel, table=True):

@@ -130,4 +130,6 @@ CONTRACT = HandoffContract(
         baseline=35,
         target=15,
     ),
+    # A billing address is often a person's own mailbox; the rest of an account is a company's.
+    personal=("account.billing_email",),
 )

@@ -139,4 +139,13 @@ CONTRACT = HandoffContract(
         baseline=2,
         target=0.2,
     ),
+    # Who ordered, where they live, and what they cannot eat (health data).
+    personal=(
+        "customer.name",
+        "customer.phone",
+        "customer.email",
+        "customer.loyalty_id",
+        "order.delivery_address",
+        "order.allergy_note",
+    ),
 )

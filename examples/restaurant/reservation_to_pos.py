@@ -114,4 +114,6 @@ CONTRACT = HandoffContract(
         baseline=1800,
         target=60,
     ),
+    # Who the guest is and what they cannot eat (health data): shown only to the group deciding the case.
+    personal=("guest.name", "guest.phone", "guest.email", "guest.allergies"),
 )

@@ -67,8 +67,8 @@ def differences(engine: Engine) -> list[Any]:
 
 
 def test_head_is_the_newest_revision() -> None:
-    """0004 is the newest revision (update this test when you add one: and write its upgrade test)."""
-    assert "0004" == head()
+    """0005 is the newest revision (update this test when you add one: and write its upgrade test)."""
+    assert "0005" == head()
 
 
 def test_migrated_schema_equals_the_models(engine: Engine) -> None:
@@ -180,7 +180,7 @@ def test_upgrade_to_0004_adds_the_source_tables_and_keeps_every_row(engine: Engi
     and a signature is recorded once only."""
     assert "0003" == upgrade(engine, "0003")
     add_operator(engine, "ada", [], declared_groups=[], role=Role.ADMINISTRATOR)
-    record_stage_change(engine, _first_change("W-1"))
+    _insert(engine, "runs", {**ROWS_0001["runs"][0], "override": False, "failure": None})
     before = _rows(engine)
 
     assert "0004" == upgrade(engine, "0004")
@@ -188,6 +188,7 @@ def test_upgrade_to_0004_adds_the_source_tables_and_keeps_every_row(engine: Engi
     after = _rows(engine)
     assert {table: [] for table in SOURCE_TABLES} == {table: after.pop(table) for table in SOURCE_TABLES}
     assert before == after
+    upgrade(engine)  # the models are those of head: compare them there
     assert [] == differences(engine)
     first = add_source(engine, "till", ["order.placed"], known_events=["order.placed"])
     second = rotate_secret(engine, "till")
@@ -205,11 +206,15 @@ def test_a_ledger_from_before_migrations_is_adopted(engine: Engine) -> None:
     upgrade(engine, "0002")
     with engine.begin() as connection:
         connection.exec_driver_sql("DROP TABLE alembic_version")
-    record_stage_change(engine, _first_change("W-1"))
+    _insert(engine, "runs", {**ROWS_0001["runs"][0], "override": False, "failure": None})
     before = _rows(engine)
     create_schema(engine)
     assert (head(), []) == (current(engine), differences(engine))
-    after = {table: _without(rows, "role") for table, rows in _rows(engine).items() if table not in SOURCE_TABLES}
+    after = {
+        table: _without(_without(rows, "role"), "purged_at")
+        for table, rows in _rows(engine).items()
+        if table not in SOURCE_TABLES
+    }
     assert before == after
 
 
@@ -300,15 +305,15 @@ def handoff_migrate(ledger_url: str, home: Path, *args: str) -> subprocess.Compl
 
 
 def test_handoff_migrate_upgrades_and_reports_the_revision(ledger_url: str, tmp_path: Path) -> None:
-    """`handoff migrate --revision 0001`, then `--current` says 0001 and that 0004 is newest, then `handoff migrate`."""
+    """`handoff migrate --revision 0001`, then `--current` says 0001 and that 0005 is newest, then `handoff migrate`."""
     to_0001 = handoff_migrate(ledger_url, tmp_path, "--revision", "0001")
     shown = handoff_migrate(ledger_url, tmp_path, "--current")
     to_head = handoff_migrate(ledger_url, tmp_path)
 
     assert (0, 0, 0) == (to_0001.returncode, shown.returncode, to_head.returncode), to_0001.stderr + to_head.stderr
     assert "is at revision 0001." in to_0001.stdout
-    assert "0001  (newest is 0004: run `handoff migrate`)" == shown.stdout.strip()
-    assert "is at revision 0004." in to_head.stdout
+    assert "0001  (newest is 0005: run `handoff migrate`)" == shown.stdout.strip()
+    assert "is at revision 0005." in to_head.stdout
     password = make_url(ledger_url).password
     assert not password or str(password) not in to_head.stdout  # the URL is shown without its password
     assert head() == current(ledger_url)
@@ -374,6 +379,14 @@ def _rows(engine: Engine) -> dict[str, list[dict[str, Any]]]:
             rows = connection.execute(select(table).order_by(*table.primary_key.columns)).mappings().all()
             tables[table.name] = [{key: _utc(value) for key, value in row.items()} for row in rows]
     return tables
+
+
+def _insert(engine: Engine, table: str, *rows: dict[str, Any]) -> None:
+    """Rows written through the tables the ledger has at its revision: today's models may have columns it lacks."""
+    old = MetaData()
+    old.reflect(engine)
+    with engine.begin() as connection:
+        connection.execute(old.tables[table].insert(), list(rows))
 
 
 def _json(value: Any) -> Any:

@@ -1,5 +1,9 @@
 """Cases over HTTP: list the open ones, read one in full (any reader), and decide one (an operator's token).
 
+A case reads in full for an operator of the group that owns it now; for every other reader its personal fields are
+masked (`handoff.workers.masking`). A case of a purged run answers with `Handoff-Purged-At`: its payload is empty
+because it was purged then, not because the event carried nothing.
+
 A decision goes to the case's run as a Temporal Update, attested with the decision key: the workflow is the one
 judge (who sent it, the operator's groups in the ledger, owner group, allowed decisions, decided once), and each of
 its refusals maps to its own status code. A refused decision changes nothing but the case's history of refused
@@ -10,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 
+from handoff.activities.ledger.purge import purged_on
 from handoff.activities.ledger.reads import case_detail, open_cases
 from handoff.schemas.api import CaseDetail, CaseSummary, DecisionBody, ErrorBody
 from handoff.schemas.cases import DecisionRequest, DecisionResult, RefusalKind
@@ -22,6 +27,7 @@ from handoff.workers.api.auth import AUTH_RESPONSES, DecidingOperator, Reader
 from handoff.workers.api.context import Ready, api_context
 from handoff.workers.api.errors import ApiProblem
 from handoff.workers.decisions import DecisionRefused, decide, decision_key, workflow_of_case
+from handoff.workers.masking import PersonalData, shown_case
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +42,19 @@ REFUSAL_STATUS = {
     RefusalKind.INVALID_CORRECTION: 422,
 }
 """The HTTP status of each reason the workflow gives for refusing a decision."""
+
+PURGED_HEADER = "Handoff-Purged-At"
+"""Set on the read of a case or run whose payload snapshots `handoff purge` removed: when (ISO 8601, UTC)."""
+PURGED_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            PURGED_HEADER: {
+                "description": "Only for a purged run: when `handoff purge` removed its payloads (ISO 8601, UTC).",
+                "schema": {"type": "string", "format": "date-time"},
+            }
+        }
+    }
+}
 
 
 @router.get("/cases", response_model=list[CaseSummary], summary="Open cases, most urgent first")
@@ -52,13 +71,23 @@ async def list_open_cases(
     "/cases/{case_id}",
     response_model=CaseDetail,
     summary="One case: violations, payload, escalations, decision, refused attempts",
-    responses={404: {"model": ErrorBody, "description": "No such case."}},
+    description="Personal fields are masked (`•••`) unless you are an operator of the group that owns the case now.",
+    responses={**PURGED_RESPONSE, 404: {"model": ErrorBody, "description": "No such case."}},
 )
-async def read_case(case_id: str, reader: Reader, context: Annotated[Ready, Depends(api_context)]) -> CaseDetail:
-    detail = await asyncio.to_thread(case_detail, context.ledger, case_id, now=datetime.now(UTC))
+async def read_case(
+    case_id: str, reader: Reader, context: Annotated[Ready, Depends(api_context)], response: Response
+) -> CaseDetail:
+    def read() -> tuple[CaseDetail | None, datetime | None, PersonalData]:
+        detail = case_detail(context.ledger, case_id, now=datetime.now(UTC))
+        purged_at = purged_on(context.ledger, detail.workflow_id) if detail else None
+        return detail, purged_at, PersonalData(context.app.every_version())
+
+    detail, purged_at, personal = await asyncio.to_thread(read)
     if detail is None:
         raise ApiProblem(404, f"No case {case_id!r} in the ledger.", kind=RefusalKind.UNKNOWN_CASE.value)
-    return detail
+    if purged_at is not None:
+        response.headers[PURGED_HEADER] = purged_at.isoformat()
+    return shown_case(detail, caller=reader, personal=personal)
 
 
 @router.post(

@@ -15,6 +15,7 @@ from handoff.workers.cli import (  # noqa: F401  (each registers its commands)
     migrate,
     new,
     operators,
+    purge,
     replay_check,
     runtime,
     sources,

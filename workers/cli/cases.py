@@ -4,6 +4,11 @@ Listings read the ledger; `status` asks the run itself first; `decide` sends a T
 decision key, as the operator whose token the CLI holds (`HANDOFF_TOKEN`, else `handoff login`), found in the ledger
 as the API finds a bearer token. Every listing takes `--json` and prints the same models the HTTP API answers with.
 Exit codes: 0 done, 1 refused or not found, 2 bad input (or no operator token).
+
+`case` and `status` show a run's data as the API would to the operator whose token the CLI holds: personal fields
+masked unless that operator's group owns the case (`handoff.workers.masking`), which fields are personal read from
+the app's contracts (`--app`, else HANDOFF_APP; without either, every value is masked for anyone else). The CLI reads
+the ledger with its database URL, so this is a courtesy to the screen it prints on, not a boundary: the API is.
 """
 
 from __future__ import annotations
@@ -23,11 +28,13 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from handoff.activities.ledger.operators import operator_for_token
+from handoff.activities.ledger.purge import purged_on
 from handoff.activities.ledger.reads import case_detail, open_cases, recent_runs
 from handoff.activities.ledger.report import build_report
 from handoff.schemas.api import CaseDetail, CaseSummary, RunDetail, RunSummary
 from handoff.schemas.cases import DecisionRequest, DecisionResult
 from handoff.schemas.contract import DecisionKind
+from handoff.schemas.operators import Operator
 from handoff.schemas.report import HandoffFigures, Report, VersionReport
 from handoff.schemas.runs import Stage
 from handoff.workers.cli.app import AppOption, app, load_user_app
@@ -35,6 +42,7 @@ from handoff.workers.cli.login import TOKEN_VARIABLE, no_token_message, operator
 from handoff.workers.client import connect
 from handoff.workers.decisions import DecisionRefused, MissingDecisionKey, decide, decision_key, workflow_of_case
 from handoff.workers.logs import configure_logging
+from handoff.workers.masking import PersonalData, sees_personal_data, shown_case, shown_run
 from handoff.workers.run_detail import run_detail
 from handoff.workers.settings import Settings, load_settings
 from handoff.workers.worker import open_ledger, opened_ledger
@@ -101,17 +109,29 @@ def cases(
 def case(
     case_id: Annotated[str, typer.Argument(help="The case id, e.g. C-1a2b3c4d5e6f.")],
     as_json: AsJson = False,
+    app_spec: AppOption = None,
 ) -> None:
-    """Show everything about one case: violations, payload, escalations, decision, refused attempts."""
+    """Show everything about one case: violations, payload, escalations, decision, refused attempts. Personal
+    fields are masked unless your operator token's group owns the case (--app says which fields are personal)."""
     settings = _settings()
-    detail = _with_ledger(settings, lambda ledger: case_detail(ledger, case_id, now=_now()))
+
+    def read(ledger: Engine) -> tuple[CaseDetail | None, datetime | None, Operator | None]:
+        detail = case_detail(ledger, case_id, now=_now())
+        if detail is None:
+            return None, None, None
+        return detail, purged_on(ledger, detail.workflow_id), _caller(ledger)
+
+    detail, purged_at, caller = _with_ledger(settings, read)
     if detail is None:
         errors.print(f"No case {case_id!r} in the ledger. `handoff cases` lists the open ones.")
         raise typer.Exit(1)
+    shown = detail
+    if not sees_personal_data(caller, {detail.owner_group}):
+        shown = shown_case(detail, caller=caller, personal=_personal_data(settings, app_spec))
     if as_json:
-        _print_json(TypeAdapter(CaseDetail), detail)
+        _print_json(TypeAdapter(CaseDetail), shown)
         return
-    _show_case(detail)
+    _show_case(shown, purged_at=purged_at, masked=shown != detail)
 
 
 @app.command(name="decide")
@@ -214,23 +234,34 @@ def runs(
 def status(
     workflow_id: Annotated[str, typer.Argument(help="The run's workflow id, e.g. reservation-to-pos/R-1001.")],
     as_json: AsJson = False,
+    app_spec: AppOption = None,
 ) -> None:
-    """Show one run: live from Temporal, or from the ledger once Temporal no longer has it."""
+    """Show one run: live from Temporal, or from the ledger once Temporal no longer has it. Personal fields are
+    masked unless your operator token's group owns one of its cases (--app says which fields are personal)."""
     settings = _settings()
 
-    async def read(ledger: Engine) -> RunDetail | None:
-        return await run_detail(await _client(settings), ledger, workflow_id)
+    async def read(ledger: Engine) -> tuple[RunDetail | None, datetime | None, Operator | None]:
+        detail = await run_detail(await _client(settings), ledger, workflow_id)
+        return detail, purged_on(ledger, workflow_id), _caller(ledger)
 
-    detail = _with_ledger(settings, lambda ledger: asyncio.run(read(ledger)))
-    if detail is None:
+    found, purged_at, caller = _with_ledger(settings, lambda ledger: asyncio.run(read(ledger)))
+    if found is None:
         errors.print(f"No run {workflow_id!r}: neither Temporal nor the ledger knows it. `handoff runs` lists runs.")
         raise typer.Exit(1)
+    owners = {exception_case.owner_group for exception_case in found.status.cases}
+    if owners and sees_personal_data(caller, owners):
+        personal = PersonalData(None)  # never asked: the caller sees the run whole
+    else:  # a run without a case needs its contract to say who may see it, and every other caller what is personal
+        personal = _personal_data(settings, app_spec)
+    detail = shown_run(found, caller=caller, personal=personal, purged_at=purged_at)
     if as_json:
         _print_json(TypeAdapter(RunDetail), detail)
         return
     run = detail.status
     console.print(f"[bold]{run.workflow_id}[/bold]  {run.stage.value}  (from {detail.source})")
     console.print(f"handoff {run.handoff} v{run.contract_version} ({run.contract_hash})")
+    if purged_at is not None:
+        console.print(f"payloads purged on {purged_at:%Y-%m-%d %H:%M:%S} UTC")
     if run.override:
         console.print("delivered by an approve, despite its violations")
     if run.failure:
@@ -314,6 +345,27 @@ def _with_ledger(settings: Settings, read: Callable[[Engine], T]) -> T:
         return read(ledger)
 
 
+def _caller(ledger: Engine) -> Operator | None:
+    """Whoever the CLI's operator token belongs to; None without a token, or (with a warning) for an unknown one."""
+    found = operator_token()
+    if found is None:
+        return None
+    token, source = found
+    operator = operator_for_token(ledger, token)
+    if operator is None:
+        errors.print(f"The operator token from {source} is no operator's in this ledger: personal fields are masked.")
+    return operator
+
+
+def _personal_data(settings: Settings, app_spec: str | None) -> PersonalData:
+    """Which fields are personal, from every contract version of the app `--app` (else HANDOFF_APP) names; without
+    an app, nothing is known, so every value counts as personal."""
+    if not (app_spec or settings.app):
+        errors.print("No app (--app or HANDOFF_APP) to say which fields are personal: every value is masked.")
+        return PersonalData(None)
+    return PersonalData(load_user_app(app_spec).every_version())
+
+
 async def _client(settings: Settings) -> Client:
     try:
         return await connect(settings)
@@ -334,7 +386,7 @@ def _print_json(adapter: TypeAdapter[Any], value: BaseModel | list[Any]) -> None
     console.print_json(adapter.dump_json(value).decode())
 
 
-def _show_case(detail: CaseDetail) -> None:
+def _show_case(detail: CaseDetail, *, purged_at: datetime | None = None, masked: bool = False) -> None:
     console.print(f"[bold]Case {detail.id}[/bold]  {detail.status.value}  ({detail.handoff}, run {detail.workflow_id})")
     stage = detail.run_stage.value if detail.run_stage else "unknown"
     console.print(f"owner {detail.owner_group} · opened {_duration(detail.age_seconds)} ago · run stage {stage}")
@@ -346,8 +398,13 @@ def _show_case(detail: CaseDetail) -> None:
     for violation in detail.violations:
         violations.add_row(violation.rule, violation.field, json.dumps(violation.value), violation.reason)
     console.print(violations)
-    console.print("[bold]Payload when the case was opened")
-    console.print_json(data=detail.payload)
+    if purged_at is not None:
+        console.print(f"[bold]Payload when the case was opened:[/bold] purged on {purged_at:%Y-%m-%d %H:%M:%S} UTC")
+    else:
+        console.print("[bold]Payload when the case was opened")
+        console.print_json(data=detail.payload)
+    if masked:
+        console.print(f"Personal fields are masked: only operators of {detail.owner_group} see them.")
     for escalation in detail.escalations:
         console.print(
             f"escalated {escalation.from_group} -> {escalation.to_group} at {escalation.at:%Y-%m-%d %H:%M:%S}"

@@ -3,7 +3,8 @@
 `value_at` reads a missing path as an absent value, so `Required(reservaton.party_size)` would fail every event and
 `Max(reservaton.party_size, 12)` would pass every event; a sync of a missing field writes nothing. Every path a
 contract names is looked up in the payload model: rule fields (inside `When`s too, both sides of a `Compare`, the
-field of a `Lookup`), synced fields, rename keys, local fields, and the entities of `source_of_truth`.
+field of a `Lookup`), synced fields, rename keys, local fields, the entities of `source_of_truth`, and the
+`personal` marks: a misspelt personal path would leave the real field unmasked in every read.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ def unknown_fields(contract: HandoffContract, shape: PayloadShape) -> list[Findi
                 name(path, f"a rename in the sync to '{target.system}'")
         for path in contract.sync.local:
             name(path, "the local fields of the sync")
+    for path in contract.personal:
+        name(path, "the personal fields")
     return [_finding(contract, shape, path, places) for path, places in named_in.items()]
 
 
