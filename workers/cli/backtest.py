@@ -10,9 +10,8 @@ ledger could not be read or a look-up raised, 2 bad input.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -28,14 +27,12 @@ from handoff.workers.app import Handoffs
 from handoff.workers.backtest import LookupFailed, backtest
 from handoff.workers.cli.app import AppOption, app, load_user_app
 from handoff.workers.cli.cases import quiet_logging
-from handoff.workers.settings import Settings, load_settings
+from handoff.workers.settings import Settings, load_settings, parse_span
 from handoff.workers.worker import open_ledger
 
 console = Console(highlight=False, soft_wrap=True)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
-SPAN = re.compile(r"\s*(\d+)\s*([dhm])\s*")
-UNITS = {"d": "days", "h": "hours", "m": "minutes"}
 SHOWN = 5
 """Runs listed per change in the text output; `--json` lists them all."""
 
@@ -80,20 +77,11 @@ def backtest_command(
 def window_start(text: str, now: datetime) -> datetime:
     """The moment `--since` (`7d`, `12h`, `30m`) reaches back to from `now`; a usage error (exit 2) naming the
     option otherwise."""
-    match = SPAN.fullmatch(text)
-    if match is None or int(match[1]) == 0:
-        raise _bad_span(text)
     try:
-        return now - timedelta(**{UNITS[match[2]]: int(match[1])})
-    except OverflowError:  # further back than a datetime reaches: as unusable as a typo
-        raise _bad_span(text) from None
-
-
-def _bad_span(text: str) -> typer.BadParameter:
-    return typer.BadParameter(
-        f"{text!r} is not a time span: write a whole number of days, hours or minutes, e.g. 7d, 12h or 30m.",
-        param_hint="--since",
-    )
+        return now - parse_span(text)
+    except (ValueError, OverflowError) as error:  # OverflowError: further back than a datetime reaches
+        message = str(error) if isinstance(error, ValueError) else f"{text!r} reaches back further than a date can"
+        raise typer.BadParameter(message, param_hint="--since") from None
 
 
 def contracts_to_test(user_app: Handoffs, name: str | None) -> list[HandoffContract]:
