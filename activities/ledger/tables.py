@@ -56,6 +56,9 @@ class CaseRow(SQLModel, table=True):
     decision: str | None = None
     allowed: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     payload: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    claimed_by: str | None = None
+    """The operator who holds the case now (claimed, or reassigned to them); None when nobody does."""
+    claimed_at: datetime | None = _utc_column(nullable=True)
 
 
 class ViolationRow(SQLModel, table=True):
@@ -181,3 +184,39 @@ class SeenSignatureRow(SQLModel, table=True):
     source: str = Field(primary_key=True)
     signature: str = Field(primary_key=True)
     expires_at: datetime = _utc_column(index=True)
+
+
+class CaseEventRow(SQLModel, table=True):
+    """Something people did on a case besides deciding it: claimed, released, reassigned, commented, a first approval
+    waiting for a second. The case's history shows these beside the decision, escalations and refusals."""
+
+    __tablename__ = "case_events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, foreign_key="cases.id")
+    workflow_id: str = Field(index=True)
+    kind: str
+    """claimed, released, reassigned, commented, first-approval."""
+    operator: str
+    """Who did it."""
+    to_operator: str | None = None
+    """For a reassignment: who holds the case now."""
+    text: str | None = None
+    """A comment's words, or the reason given with the act."""
+    at: datetime = _utc_column()
+
+
+class NoticeRow(SQLModel, table=True):
+    """A notification sent about a case (opened, escalated, SLA nearly over) through one notifier: at most once per
+    case, event, group and notifier, however often the sending activity is retried."""
+
+    __tablename__ = "notices"
+    __table_args__ = (UniqueConstraint("case_id", "event", "owner_group", "notifier"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True)
+    workflow_id: str
+    event: str
+    owner_group: str
+    notifier: str
+    sent_at: datetime = _utc_column()

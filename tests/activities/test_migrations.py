@@ -18,6 +18,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, MetaData, inspect, select
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from handoff.activities.ledger.database import create_schema, make_engine
@@ -44,7 +45,11 @@ LEDGER_TABLES = {
     "sources",
     "source_secrets",
     "seen_signatures",
+    "case_events",
+    "notices",
 }
+CASE_HISTORY_TABLES = {"case_events", "notices"}
+"""The tables 0006 adds."""
 SOURCE_TABLES = {"sources", "source_secrets", "seen_signatures"}
 """The tables 0004 adds."""
 
@@ -67,8 +72,8 @@ def differences(engine: Engine) -> list[Any]:
 
 
 def test_head_is_the_newest_revision() -> None:
-    """0005 is the newest revision (update this test when you add one: and write its upgrade test)."""
-    assert "0005" == head()
+    """0006 is the newest revision (update this test when you add one: and write its upgrade test)."""
+    assert "0006" == head()
 
 
 def test_migrated_schema_equals_the_models(engine: Engine) -> None:
@@ -100,14 +105,21 @@ def test_revisions_downgrade_and_upgrade_again(engine: Engine) -> None:
     with engine.connect() as connection:
         config = alembic_config()
         config.attributes["connection"] = connection
+        command.downgrade(config, "0005")
+        assert CASE_HISTORY_TABLES == LEDGER_TABLES - set(inspect(connection).get_table_names())
+        assert not {"claimed_by", "claimed_at"} & {
+            column["name"] for column in inspect(connection).get_columns("cases")
+        }
         command.downgrade(config, "0003")
-        assert SOURCE_TABLES == LEDGER_TABLES - set(inspect(connection).get_table_names())
+        assert SOURCE_TABLES | CASE_HISTORY_TABLES == LEDGER_TABLES - set(inspect(connection).get_table_names())
         command.downgrade(config, "0002")
         assert "role" not in {column["name"] for column in inspect(connection).get_columns("operators")}
         groups = connection.exec_driver_sql("SELECT name, groups FROM operators ORDER BY name").all()
         assert [("otto", ["finance"]), ("vera", [])] == [(name, _json(value)) for name, value in groups]
         command.downgrade(config, "0001")
-        assert {"refused_decisions", *SOURCE_TABLES} == LEDGER_TABLES - set(inspect(connection).get_table_names())
+        assert {"refused_decisions", *SOURCE_TABLES, *CASE_HISTORY_TABLES} == LEDGER_TABLES - set(
+            inspect(connection).get_table_names()
+        )
         command.downgrade(config, "base")
         assert {"alembic_version"} == set(inspect(connection).get_table_names())
         connection.commit()
@@ -198,6 +210,26 @@ def test_upgrade_to_0004_adds_the_source_tables_and_keeps_every_row(engine: Engi
     assert [True, False] == [remember_signatures(engine, "till", ["ab12"], expires_at=expires_at) for _ in range(2)]
 
 
+def test_upgrade_to_0006_adds_case_history_and_keeps_every_case(engine: Engine) -> None:
+    """A 0005 ledger's cases are kept, held by nobody; the new tables start empty, and a notice is recorded once."""
+    assert "0005" == upgrade(engine, "0005")
+    runs = [{**run, "override": False, "failure": None, "purged_at": None} for run in ROWS_0001["runs"]]
+    _insert(engine, "runs", *runs)
+    _insert(engine, "cases", *ROWS_0001["cases"])
+    before = _rows(engine)
+
+    assert "0006" == upgrade(engine, "0006")
+
+    after = _rows(engine)
+    assert {table: [] for table in CASE_HISTORY_TABLES} == {table: after.pop(table) for table in CASE_HISTORY_TABLES}
+    assert [{**case, "claimed_by": None, "claimed_at": None} for case in before["cases"]] == after["cases"]
+    assert [] == differences(engine)
+    notice = {"case_id": "W-1/case-1", "workflow_id": "W-1", "event": "opened", "owner_group": "g", "notifier": "slack"}
+    _insert(engine, "notices", {**notice, "sent_at": T0})
+    with pytest.raises(IntegrityError):
+        _insert(engine, "notices", {**notice, "sent_at": T0})
+
+
 def test_a_ledger_from_before_migrations_is_adopted(engine: Engine) -> None:
     """A ledger that create_all made (no alembic_version) is stamped at 0002, not created twice, then upgraded.
 
@@ -213,7 +245,7 @@ def test_a_ledger_from_before_migrations_is_adopted(engine: Engine) -> None:
     after = {
         table: _without(_without(rows, "role"), "purged_at")
         for table, rows in _rows(engine).items()
-        if table not in SOURCE_TABLES
+        if table not in SOURCE_TABLES | CASE_HISTORY_TABLES
     }
     assert before == after
 
@@ -305,15 +337,15 @@ def handoff_migrate(ledger_url: str, home: Path, *args: str) -> subprocess.Compl
 
 
 def test_handoff_migrate_upgrades_and_reports_the_revision(ledger_url: str, tmp_path: Path) -> None:
-    """`handoff migrate --revision 0001`, then `--current` says 0001 and that 0005 is newest, then `handoff migrate`."""
+    """`handoff migrate --revision 0001`, then `--current` says 0001 and that 0006 is newest, then `handoff migrate`."""
     to_0001 = handoff_migrate(ledger_url, tmp_path, "--revision", "0001")
     shown = handoff_migrate(ledger_url, tmp_path, "--current")
     to_head = handoff_migrate(ledger_url, tmp_path)
 
     assert (0, 0, 0) == (to_0001.returncode, shown.returncode, to_head.returncode), to_0001.stderr + to_head.stderr
     assert "is at revision 0001." in to_0001.stdout
-    assert "0001  (newest is 0005: run `handoff migrate`)" == shown.stdout.strip()
-    assert "is at revision 0005." in to_head.stdout
+    assert "0001  (newest is 0006: run `handoff migrate`)" == shown.stdout.strip()
+    assert "is at revision 0006." in to_head.stdout
     password = make_url(ledger_url).password
     assert not password or str(password) not in to_head.stdout  # the URL is shown without its password
     assert head() == current(ledger_url)
