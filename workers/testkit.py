@@ -7,7 +7,8 @@ send events, decide cases and wait for stages. Handoff's own tests use it, and s
         status = await kit.wait_for_stage(accepted.workflow_id, Stage.DELIVERED)
 
 The kit's worker and every edge in its process (`kit.decide`, an API served over the kit) share a fixed decision key,
-`TEST_DECISION_KEY`, unless `decision_key=` is given: tests need no HANDOFF_DECISION_KEY.
+`TEST_DECISION_KEY`, unless `decision_key=` is given: tests need no HANDOFF_DECISION_KEY. Payloads are encrypted with
+the key derived from it, as in production; `kit.client` (the client given, with the kit's key) reads them.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from handoff.schemas.contract import DecisionKind
 from handoff.schemas.operators import Operator
 from handoff.schemas.runs import HandoffResult, HandoffStatus, Stage, TriggerAccepted
 from handoff.workers.app import Handoffs
+from handoff.workers.client import keyring_for, with_data_converter
+from handoff.workers.codec import handoff_data_converter
 from handoff.workers.decisions import decide, decision_key
 from handoff.workers.settings import Settings
 from handoff.workers.trigger import trigger
@@ -154,7 +157,7 @@ async def running_handoffs(
     client: Client, app: Handoffs, directory: Path, *, sla_scale: float = 1.0, **settings: Any
 ) -> AsyncIterator[HandoffKit]:
     """Run a worker for `app` on a fresh task queue (or `task_queue=`), with its ledger under `directory`, and the
-    decision key `TEST_DECISION_KEY` (or `decision_key=`)."""
+    decision key `TEST_DECISION_KEY` (or `decision_key=`); the kit's client is `client` converting with that key."""
     config = Settings(
         home=directory,
         task_queue=settings.pop("task_queue", None) or f"handoff-test-{uuid.uuid4().hex[:8]}",
@@ -163,6 +166,7 @@ async def running_handoffs(
         decision_key=settings.pop("decision_key", TEST_DECISION_KEY),
         **settings,
     )
+    client = with_data_converter(client, handoff_data_converter(keyring_for(config), client.data_converter))
     ledger = open_ledger(config)
     try:
         async with build_worker(client, config, app, ledger=ledger):

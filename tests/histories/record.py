@@ -16,14 +16,15 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from handoff.schemas.cases import DecisionRequest
 from examples.restaurant import build_app
+from handoff.schemas.cases import DecisionRequest
 from handoff.schemas.contract import DecisionKind
-from tests.runtime import payloads
-from tests.runtime.test_cases import bad_reservation
+from handoff.workers.codec import decoded_history
 from handoff.workers.server import temporal_binary
 from handoff.workers.testkit import HandoffKit, running_handoffs
 from handoff.workflows.search_attributes import ALL
+from tests.runtime import payloads
+from tests.runtime.test_cases import bad_reservation
 
 HERE = Path(__file__).parent
 
@@ -31,6 +32,10 @@ HERE = Path(__file__).parent
 async def _save(kit: HandoffKit, workflow_id: str, name: str) -> None:
     await kit.result(workflow_id)
     history = await kit.client.get_workflow_handle(workflow_id).fetch_history()
+    # Saved decrypted: the stored histories replay without any key (plain payloads pass through the codec).
+    codec = kit.client.data_converter.payload_codec
+    assert codec is not None
+    history = await decoded_history(history, codec)
     (HERE / f"{name}.json").write_text(history.to_json())
     print(f"recorded {name}.json ({len(history.events)} events)")
 

@@ -254,7 +254,7 @@ async def test_a_run_with_authorised_decisions_replays(kit: HandoffKit, restaura
     assert Stage.REJECTED == (await kit.result(workflow_id)).stage
 
     history = await kit.client.get_workflow_handle(workflow_id).fetch_history()
-    replayer = Replayer(workflows=[], plugins=[restaurant.plugin(ledger=kit.ledger)])
+    replayer = Replayer(workflows=[], plugins=[restaurant.plugin(ledger=kit.ledger, decision_key=kit.decision_key)])
     result = await replayer.replay_workflow(
         WorkflowHistory.from_json(workflow_id, history.to_json()), raise_on_replay_failure=False
     )

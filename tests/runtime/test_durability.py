@@ -10,7 +10,6 @@ from pathlib import Path
 
 from sqlmodel import Session, select
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from examples.restaurant import app as restaurant_app
@@ -20,12 +19,16 @@ from handoff.activities.ledger.tables import DeliveryRow
 from handoff.schemas.cases import DecisionRequest
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.runs import HandoffResult, HandoffStatus, Stage
+from handoff.workers.codec import Keyring, handoff_data_converter
 from handoff.workers.decisions import decide
 from handoff.workers.testkit import TEST_DECISION_KEY
 from handoff.workers.trigger import trigger
 from tests.runtime import payloads
 from tests.runtime.processes import free_port, handoff_env, handoff_process, restaurant_systems, wait_for_port
 from tests.runtime.test_cases import bad_reservation
+
+HANDOFF_CONVERTER = handoff_data_converter(Keyring.of(TEST_DECISION_KEY.encode()))
+"""What the workers here (started with TEST_DECISION_KEY) encrypt payloads with: a plain client cannot read them."""
 
 
 async def _status(client: Client, workflow_id: str) -> HandoffStatus:
@@ -145,7 +148,7 @@ async def test_runs_survive_a_server_restart_on_the_same_database(tmp_path: Path
 
     with handoff_process(["server"], server_env, tmp_path / "server-1.log") as server:
         wait_for_port(port)
-        client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+        client = await Client.connect(f"127.0.0.1:{port}", data_converter=HANDOFF_CONVERTER)
         accepted = await trigger(
             client, restaurant_app.catalog, "reservation.confirmed", bad_reservation(), task_queue=queue
         )
@@ -156,7 +159,7 @@ async def test_runs_survive_a_server_restart_on_the_same_database(tmp_path: Path
 
     with handoff_process(["server"], server_env, tmp_path / "server-2.log"):
         wait_for_port(port)
-        client = await Client.connect(f"127.0.0.1:{port}", data_converter=pydantic_data_converter)
+        client = await Client.connect(f"127.0.0.1:{port}", data_converter=HANDOFF_CONVERTER)
         with handoff_process(["worker"], worker_env, tmp_path / "worker-2.log"):
             await _wait_for_stage(client, accepted.workflow_id, Stage.AWAITING_DECISION)
             _add_host(tmp_path)

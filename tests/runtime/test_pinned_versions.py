@@ -95,7 +95,8 @@ async def _first_task_failure(client: Client, workflow_id: str, timeout: float =
     while asyncio.get_running_loop().time() < deadline:
         for event in (await handle.fetch_history()).events:
             if event.HasField("workflow_task_failed_event_attributes"):
-                return str(event.workflow_task_failed_event_attributes.failure.message)
+                failure = event.workflow_task_failed_event_attributes.failure
+                return str(await client.data_converter.decode_failure(failure))  # its message is encrypted
         await asyncio.sleep(0.1)
     raise AssertionError(f"{workflow_id}: no workflow task failed within {timeout}s")
 
