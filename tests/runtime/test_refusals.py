@@ -54,6 +54,15 @@ def audited(kit: HandoffKit, workflow_id: str) -> list[tuple[int, str, str]]:
     return [(row.sequence, row.operator, row.refusal) for row in rows]
 
 
+async def audited_count(kit: HandoffKit, workflow_id: str, count: int, timeout: float = 15) -> None:
+    """Wait until the ledger holds `count` refused attempts of the run (a loaded machine takes its time)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(audited(kit, workflow_id)) < count:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{workflow_id}: {count} refusals did not reach the ledger within {timeout}s")
+        await asyncio.sleep(0.05)
+
+
 async def refused(kit: HandoffKit, workflow_id: str, request: DecisionRequest) -> DecisionRefused:
     with pytest.raises(DecisionRefused) as raised:
         await kit.decide(
@@ -210,7 +219,7 @@ async def test_refused_signals_are_recorded_and_a_valid_signal_decides(
         lambda s: 3 == sum(len(c.refused) for c in s.cases) + len(s.unmatched_refusals),
         what="three refusals",
     )
-    await asyncio.sleep(0.3)  # the refusals' ledger activities run right after the signals are handled
+    await audited_count(kit, accepted.workflow_id, 3)  # the refusals' ledger activities run after the signals
 
     assert Stage.AWAITING_DECISION == status.stage
     assert [RefusalKind.NOT_OWNER, RefusalKind.NOT_ALLOWED] == [r.kind for r in status.cases[0].refused]
