@@ -26,6 +26,7 @@ MAX_DEPTH = 32
 MAX_KEY_LENGTH = 200
 """The longest dedupe key: the workflow id `<handoff>/<key>` must stay well inside Temporal's limits."""
 INT64 = 2**63
+_TOO_DEEP = f"the JSON is nested too deeply (at most {MAX_DEPTH} levels)"
 
 
 class NotJson(ValueError):
@@ -37,14 +38,27 @@ def parse_event_body(body: str | bytes) -> Any:
     try:
         value = json.loads(body, parse_constant=_refuse_constant)
     except RecursionError:
-        raise NotJson(f"the JSON is nested too deeply (at most {MAX_DEPTH} levels)") from None
-    except json.JSONDecodeError as error:
-        raise NotJson(f"{error.msg} at line {error.lineno}, column {error.colno}") from None
-    except UnicodeDecodeError as error:
-        raise NotJson(f"the body is not UTF-8: {error.reason}") from None
+        raise NotJson(_TOO_DEEP) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise NotJson(unparsable_reason(error)) from None
     if _depth(value) > MAX_DEPTH:
-        raise NotJson(f"the JSON is nested too deeply (at most {MAX_DEPTH} levels)")
+        raise NotJson(_TOO_DEEP)
     return value
+
+
+def unparsable_reason(error: BaseException) -> str:
+    """Why the JSON parser gave up on a body, in words a sender can act on.
+
+    Shared with the API's answer to the other bodies it reads (a decision), which FastAPI parses itself: the same
+    fault reads the same on every route.
+    """
+    if isinstance(error, json.JSONDecodeError):
+        return f"{error.msg} at line {error.lineno}, column {error.colno}"
+    if isinstance(error, UnicodeDecodeError):
+        return f"the body is not UTF-8: {error.reason}"
+    if isinstance(error, RecursionError):
+        return "the JSON is nested too deeply"
+    return f"{type(error).__name__}: {error}"
 
 
 def value_problems(payload: Mapping[str, Any]) -> list[FieldError]:

@@ -18,6 +18,7 @@ import structlog
 import uvicorn
 
 from handoff.workers.api import create_app
+from handoff.workers.api.protocol import HTTP_PROTOCOL
 from handoff.workers.app import Handoffs
 from handoff.workers.client import connect
 from handoff.workers.server import server_command
@@ -57,6 +58,7 @@ async def up(settings: Settings, app: Handoffs, *, announce: Callable[[str], Non
                 host=settings.api_host,
                 port=settings.api_port,
                 log_config=None,
+                http=HTTP_PROTOCOL,  # a request HTTP cannot read gets the API's JSON error, as with `handoff api`
                 timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
             )
         )

@@ -7,7 +7,14 @@ import json
 import pytest
 
 from examples.restaurant import app as restaurant
-from handoff.workers.edge import MAX_DEPTH, NotJson, dedupe_key_problem, parse_event_body, value_problems
+from handoff.workers.edge import (
+    MAX_DEPTH,
+    NotJson,
+    dedupe_key_problem,
+    parse_event_body,
+    unparsable_reason,
+    value_problems,
+)
 from handoff.workers.trigger import PayloadInvalid, checked_payload
 from tests.runtime import payloads
 
@@ -93,3 +100,19 @@ def test_the_trigger_check_refuses_a_bad_key_and_an_unencodable_name_together_wi
 
     assert ["reservation.id"] == [e.field for e in key_refused.value.errors]
     assert ["guest.name"] == [e.field for e in name_refused.value.errors]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"a": "\xff"}', "the body is not UTF-8: invalid start byte"),
+        (b"[" * 5000 + b"]" * 5000, "the JSON is nested too deeply"),
+        (b'{"a": }', "Expecting value at line 1, column 7"),
+    ],
+)
+def test_why_a_body_is_no_json_reads_the_same_wherever_it_is_parsed(raw: bytes, reason: str) -> None:
+    """The words for the parser's failure, which the API also gives for a decision's body that FastAPI parsed."""
+    with pytest.raises((ValueError, RecursionError)) as failure:
+        json.loads(raw)
+
+    assert reason == unparsable_reason(failure.value)

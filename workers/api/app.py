@@ -17,10 +17,11 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from handoff.workers.api import cases, events, health, runs
+from handoff.workers.api import cases, codec, events, health, runs
 from handoff.workers.api.context import ApiContext
 from handoff.workers.api.errors import install_error_handlers
 from handoff.workers.api.limits import BodySizeLimit
+from handoff.workers.api.openapi import install_openapi
 from handoff.workers.api.throttle import FailedCredentials
 from handoff.workers.app import Handoffs
 from handoff.workers.client import connect
@@ -58,7 +59,10 @@ def create_app(
         description=(
             "Send events, read exception cases and runs, decide cases as an operator, and read the report. "
             "Every route but `GET /healthz` needs an API token (`Authorization: Bearer <token>`) of a role it "
-            "serves. Every error is JSON with a `detail` that names the problem."
+            "serves. Every error is JSON with a `detail` that names the problem (`ErrorBody`): also a path or "
+            "method the API does not serve (404, 405), and a request HTTP cannot read, such as a `Content-Length` "
+            "that is not a number or a malformed request line (400, `kind` malformed-request), which reaches no "
+            "route."
         ),
         version="0.1.0",
         lifespan=lifespan,
@@ -68,6 +72,7 @@ def create_app(
     api.state.context = context
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_payload_bytes)
     install_error_handlers(api)
-    for module in (events, cases, runs, health):
+    for module in (events, cases, runs, health, codec):
         api.include_router(module.router)
+    install_openapi(api)
     return api

@@ -1,14 +1,17 @@
 """Errors as the API answers them: always JSON, always a `detail` that names the problem (`schemas.api.ErrorBody`).
 
 Routes raise `ApiProblem`; request validation failures become field errors (`body.reason: ...`), and a body that
-is not JSON at all is a 422 (as FastAPI answers it) whose `kind` is `malformed-json` and that says where it broke.
-A dependency that is down (the ledger, Temporal) is a 503 naming it, with `Retry-After`; anything else that escapes
-a route is a JSON 500 whose traceback goes to the log, never to the client.
+is not JSON at all (malformed, not UTF-8, nested past the parser's limit) is a 422 whose `kind` is `malformed-json`
+and that says where it broke, on every route that reads a body. Starlette's and FastAPI's own refusals (an unknown
+path, a method the path does not serve) get the same shape. A dependency that is down (the ledger, Temporal) is a
+503 naming it, with `Retry-After`; anything else that escapes a route is a JSON 500 whose traceback goes to the
+log, never to the client. A request HTTP itself cannot read never reaches these handlers: `protocol` answers it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from http import HTTPStatus
 from typing import Any
 
 import structlog
@@ -17,15 +20,26 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException
 from temporalio.service import RPCError, RPCStatusCode
 
 from handoff.schemas.api import ErrorBody
 from handoff.schemas.runs import FieldError
+from handoff.workers.edge import unparsable_reason
 
 log = structlog.get_logger(__name__)
 
 RETRY_AFTER_SECONDS = 5
 """What a 503 tells the client to wait: long enough for a database failover or a server restart to show."""
+
+TEMPORAL_REFUSED: dict[int | str, dict[str, Any]] = {
+    502: {
+        "model": ErrorBody,
+        "description": "Temporal refused the call for a reason other than being down (`kind` temporal-error); "
+        "`detail` quotes it.",
+    }
+}
+"""The `responses` entry of a route that calls Temporal (the 503 for a Temporal that is down is every route's)."""
 
 
 class ApiProblem(Exception):
@@ -61,6 +75,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that turn every failure into an `ErrorBody`."""
     app.add_exception_handler(ApiProblem, _problem)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid_request)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_refusal)  # type: ignore[arg-type]
     app.add_exception_handler(RPCError, _temporal_error)  # type: ignore[arg-type]
     app.add_exception_handler(SQLAlchemyError, _ledger_error)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)
@@ -84,6 +99,23 @@ async def _invalid_request(_request: Request, error: RequestValidationError) -> 
     )
 
 
+async def _http_refusal(request: Request, error: HTTPException) -> JSONResponse:
+    """Starlette's and FastAPI's own refusals, in Handoff's shape, with their headers (`Allow` on a 405)."""
+    if error.status_code == 400 and error.__cause__ is not None:
+        # FastAPI's answer to a JSON body its parser gave up on (not UTF-8, nested past the recursion limit): the
+        # same fault as a malformed body, so the same 422 that the event route gives.
+        return error_response(422, malformed_json(unparsable_reason(error.__cause__)))
+    route = f"{request.method} {request.url.path}"
+    if error.status_code == 404:
+        detail = f"No route {route}: the API's routes are listed at /docs (and /openapi.json)."
+    elif error.status_code == 405:
+        allowed = (error.headers or {}).get("Allow", "")
+        detail = f"{request.method} is not served at {request.url.path}; it serves {allowed or 'other methods'}."
+    else:
+        detail = str(error.detail)
+    return error_response(error.status_code, ErrorBody(detail=detail, kind=_kind_of(error.status_code)), error.headers)
+
+
 async def _temporal_error(_request: Request, error: RPCError) -> JSONResponse:
     log.warning("api.temporal_error", status=error.status.name if error.status else None, message=error.message)
     if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
@@ -104,6 +136,14 @@ async def _unexpected(request: Request, error: Exception) -> JSONResponse:
     log.error("api.unexpected_error", path=request.url.path, method=request.method, exc_info=error)
     detail = "Handoff failed to answer this request; the error is in its log. Nothing was changed that a retry repeats."
     return error_response(500, ErrorBody(detail=detail, kind="internal-error"))
+
+
+def _kind_of(status_code: int) -> str:
+    """'not-found', 'method-not-allowed': the status's own name, for refusals that have no kind of Handoff's."""
+    try:
+        return HTTPStatus(status_code).phrase.lower().replace(" ", "-")
+    except ValueError:
+        return f"http-{status_code}"
 
 
 def _retry_later() -> dict[str, str]:

@@ -19,7 +19,7 @@ from handoff.schemas.api import ErrorBody
 from handoff.schemas.runs import TriggerAccepted
 from handoff.workers.api.auth import AUTH_RESPONSES
 from handoff.workers.api.context import Ready, api_context
-from handoff.workers.api.errors import ApiProblem, malformed_json
+from handoff.workers.api.errors import TEMPORAL_REFUSED, ApiProblem, malformed_json
 from handoff.workers.api.signatures import EventSender
 from handoff.workers.edge import NotJson, parse_event_body
 from handoff.workers.trigger import PayloadInvalid, UnknownEvent, contract_for, trigger
@@ -48,7 +48,7 @@ router = APIRouter(tags=["events"], responses=AUTH_RESPONSES)
             "model": ErrorBody,
             "description": "The body is not JSON, or the payload does not fit the trigger's model: see `errors`.",
         },
-        503: {"model": ErrorBody, "description": "Temporal is unavailable; nothing was started."},
+        **TEMPORAL_REFUSED,
     },
     openapi_extra={
         "requestBody": {

@@ -1,7 +1,8 @@
 """`handoff api`: serve the HTTP API with uvicorn on `api_host:api_port` until SIGTERM or Ctrl-C.
 
 Uvicorn's own logging is switched off (`log_config=None`) so its lines go through Handoff's structlog set-up, in
-the same format as the worker's.
+the same format as the worker's; its HTTP protocol is Handoff's (`api.protocol`), so that a request HTTP cannot
+read is answered with the API's JSON error, not uvicorn's plain text.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ def api_command(
     import uvicorn
 
     from handoff.workers.api import create_app
+    from handoff.workers.api.protocol import HTTP_PROTOCOL
 
     user_app = load_user_app(app_spec)
     settings = load_settings()
@@ -35,5 +37,6 @@ def api_command(
         host=host or settings.api_host,
         port=port if port is not None else settings.api_port,
         log_config=None,
+        http=HTTP_PROTOCOL,
         timeout_graceful_shutdown=int(settings.graceful_shutdown_seconds),
     )
