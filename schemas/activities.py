@@ -7,6 +7,7 @@ New fields always get defaults, so an old history still decodes.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +30,9 @@ RUN_LOOKUPS = "run_lookups"
 DELIVER = "deliver"
 VERIFY_DECISION = "verify_decision"
 """A local activity: it holds the decision key, and its verdict is recorded in the run's history."""
+RECORD_FIRST_APPROVAL = "record_first_approval"
+NOTIFY_OWNERS = "notify_owners"
+"""Tell a case's owner group that it waits for them, through the notifiers the app configures."""
 
 
 class RunStamp(BaseModel):
@@ -74,6 +78,15 @@ class EscalationRecord(BaseModel):
     case_id: str
     escalation: Escalation
     sla_deadline: datetime
+
+
+class FirstApprovalRecord(BaseModel):
+    """Four eyes: an operator's approval (or correction) of a case, waiting for a second operator to agree."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    approval: DecisionRecord
 
 
 class RefusalRecord(BaseModel):
@@ -197,3 +210,32 @@ class DeliveryResult(BaseModel):
     delivery: Delivery | None = None
     already_written: bool = False
     refusal: DeliveryRefusal | None = None
+
+
+class NoticeEvent(StrEnum):
+    """What happened to a case that its owner group should hear about."""
+
+    OPENED = "opened"
+    ESCALATED = "escalated"
+    SLA_WARNING = "sla-warning"
+    """A fifth of the owner group's SLA is left."""
+
+
+class CaseNotice(BaseModel):
+    """One notification about a case, for every notifier of the app: what happened, to which group, by when.
+
+    It carries the rules' reasons, never the payload's values: a notification travels through chat and e-mail, so
+    personal data stays behind the inbox's sign-in.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    handoff: str
+    case_id: str
+    event: NoticeEvent
+    owner_group: str
+    sla_deadline: datetime
+    reasons: list[str] = Field(default_factory=list)
+    """Each violation's reason, as the contract words it."""
+    at: datetime

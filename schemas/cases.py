@@ -40,6 +40,10 @@ class RefusalKind(StrEnum):
     NOT_OWNER = "not-owner"
     """The operator is not in the group that owns the case now."""
     INVALID_CORRECTION = "invalid-correction"
+    SAME_APPROVER = "same-approver"
+    """Four eyes: the second approval must come from another operator than the first."""
+    DISAGREES = "disagrees"
+    """Four eyes: the second approval differs from the first (another decision, other corrected values)."""
     UNAUTHORISED = "unauthorised"
     """Nothing vouches for who sent it: no valid attestation from Handoff's edge, or an operator the ledger does not
     have (any more)."""
@@ -138,6 +142,8 @@ class ExceptionCase(BaseModel):
     allowed: list[DecisionKind]
     status: CaseStatus = CaseStatus.OPEN
     decision: DecisionRecord | None = None
+    first_approval: DecisionRecord | None = None
+    """Four eyes: an approval (or correction) waiting for a second operator to agree; the case is still open."""
     escalations: list[Escalation] = Field(default_factory=list)
     refused: list[RefusedDecision] = Field(default_factory=list)
 

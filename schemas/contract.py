@@ -138,6 +138,27 @@ class Sync(BaseModel):
     local: tuple[str, ...] = Field(default=(), description="Field paths that are never synced, on purpose.")
 
 
+class FourEyes(BaseModel):
+    """Two operators of the owner group must agree before some decisions take effect ("four eyes").
+
+    The first approval (or correction) waits in the case; it takes effect when another operator of the group that
+    owns the case sends the same decision (and the same corrected values). A rejection needs no second pair of eyes.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    when: Rule | None = Field(
+        default=None,
+        description="Only when this rule, read as a condition, holds for the payload (e.g. a Min on the order's "
+        "total); always when omitted.",
+    )
+    decisions: frozenset[DecisionKind] = Field(default=frozenset({DecisionKind.APPROVE, DecisionKind.CORRECT}))
+
+    @field_serializer("decisions")
+    def _serialize_decisions(self, decisions: frozenset[DecisionKind]) -> list[str]:
+        return sorted(decision.value for decision in decisions)  # sorted: the content hash must not vary
+
+
 class ExceptionPolicy(BaseModel):
     """Question 5: who owns an exception case, and what happens when nobody decides."""
 
@@ -155,6 +176,9 @@ class ExceptionPolicy(BaseModel):
     escalation: tuple[str, ...] = Field(default=(), description="Groups that take over, in order, as SLAs pass.")
     on_timeout: DecisionKind | None = Field(
         default=None, description="The decision applied when the last group's SLA passes too."
+    )
+    four_eyes: FourEyes | None = Field(
+        default=None, description="Decisions that need a second operator of the owner group to agree."
     )
 
     @property

@@ -2,15 +2,15 @@
 
     worker = Worker(client, task_queue="handoffs", plugins=[app.plugin()])
 
-It adds the handoff workflow, the activities (look-ups, deliveries, ledger writes) bound to the app and the ledger,
-the local activity that authorises decisions (`verify_decision`, with the decision key), the logging interceptor, and
-Handoff's data converter: pydantic payloads encrypted with the key derived from the decision key
-(`handoff.workers.codec`). When a worker is built it runs the readiness gate (an app that is not ready never polls),
-takes the decision key (so a worker without one never polls either), registers the app's contracts for the workflow,
-and converts with that key whatever converter its client has: what a Handoff worker writes to Temporal's history is
-always encrypted, even when the client it was given has no codec (such a client can still start runs; reading their
-results needs the key, e.g. `Client.connect(..., plugins=[app.plugin()])`). A Replayer built with it decrypts with the
-key but encrypts nothing, so replaying histories written before the codec needs no key at all.
+It adds the handoff workflow, the activities (look-ups, deliveries, ledger writes, notices through the app's notifiers)
+bound to the app and the ledger, the local activity that authorises decisions (`verify_decision`, with the decision
+key), the logging interceptor, and Handoff's data converter: pydantic payloads encrypted with the key derived from the
+decision key (`handoff.workers.codec`). When a worker is built it runs the readiness gate (an app that is not ready
+never polls), takes the decision key (so a worker without one never polls either), registers the app's contracts for the
+workflow, and converts with that key whatever converter its client has: what a Handoff worker writes to Temporal's
+history is always encrypted, even when the client it was given has no codec (such a client can still start runs; reading
+their results needs the key, e.g. `Client.connect(..., plugins=[app.plugin()])`). A Replayer built with it decrypts with
+the key but encrypts nothing, so replaying histories written before the codec needs no key at all.
 """
 
 from __future__ import annotations
@@ -30,12 +30,14 @@ from handoff.activities.authorisation import AuthorisationActivities
 from handoff.activities.delivery import DeliveryActivities
 from handoff.activities.ledger.activities import LedgerActivities
 from handoff.activities.ledger.database import create_schema, make_engine
+from handoff.activities.notifications import NotificationActivities
 from handoff.activities.validation import ValidationActivities
 from handoff.schemas.contract import HandoffContract
 from handoff.workers.client import with_data_converter
 from handoff.workers.codec import Keyring, handoff_data_converter
 from handoff.workers.decisions import decision_key
 from handoff.workers.interceptors import LoggingContextInterceptor
+from handoff.workers.notifiers import case_link, public_url
 from handoff.workers.settings import load_settings
 from handoff.workflows.handoff import HandoffWorkflow
 from handoff.workflows.registered import forget, register
@@ -67,6 +69,9 @@ class HandoffPlugin(SimplePlugin):
         validation = ValidationActivities(app)
         delivery = DeliveryActivities(app, self._ledger, pause_after_write=pause_after_write)
         self._authorisation = AuthorisationActivities(self._ledger)
+        # Registered even when the app notifies nobody: every run starts the activity (it then sends nothing).
+        notifications = NotificationActivities(app, self._ledger, link=self._case_link)
+        self._public_url: str | None = None
         super().__init__(
             "handoff",
             data_converter=self._data_converter,
@@ -76,9 +81,11 @@ class HandoffPlugin(SimplePlugin):
                 recorder.record_stage_change,
                 recorder.record_escalation,
                 recorder.record_refusal,
+                recorder.record_first_approval,
                 validation.run_lookups,
                 delivery.deliver,
                 self._authorisation.verify_decision,
+                notifications.notify_owners,
             ],
             run_context=self._ledger_open,
         )
@@ -109,6 +116,12 @@ class HandoffPlugin(SimplePlugin):
     def _data_converter(self, existing: DataConverter | None) -> DataConverter:
         """A client's converter: Handoff's, on top of the one it was given."""
         return handoff_data_converter(self._keyring, existing)
+
+    def _case_link(self, case_id: str) -> str:
+        """The case's inbox page, at `HANDOFF_PUBLIC_URL` (read with the first notice, like the decision key)."""
+        if self._public_url is None:
+            self._public_url = public_url(load_settings())
+        return case_link(self._public_url, case_id)
 
     def _keyring(self) -> Keyring:
         return Keyring.of(self._key())

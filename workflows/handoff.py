@@ -45,20 +45,25 @@ with workflow.unsafe.imports_passed_through():
 
     from handoff.schemas.activities import (
         DELIVER,
+        NOTIFY_OWNERS,
         RECORD_ESCALATION,
+        RECORD_FIRST_APPROVAL,
         RECORD_REFUSAL,
         RECORD_STAGE_CHANGE,
         RUN_LOOKUPS,
         VERIFY_DECISION,
+        CaseNotice,
         DecisionCheck,
         DecisionVerdict,
         DeliveryRefusal,
         DeliveryRequest,
         DeliveryResult,
         EscalationRecord,
+        FirstApprovalRecord,
         LookupCheck,
         LookupRequest,
         LookupResult,
+        NoticeEvent,
         RefusalRecord,
         RunStamp,
         StageChange,
@@ -89,7 +94,7 @@ with workflow.unsafe.imports_passed_through():
         unanswered,
     )
     from handoff.workflows.registered import registered
-    from handoff.workflows.validation import evaluate, lookups_to_run
+    from handoff.workflows.validation import condition_holds, evaluate, lookups_to_run
 
 LEDGER_TIMEOUT = timedelta(seconds=30)
 LEDGER_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=["LedgerError"])
@@ -100,6 +105,11 @@ DELIVERY_HEARTBEAT = timedelta(seconds=10)
 DELIVERY_NOT_RETRIED = ["DeliveryRefused", "UnknownField", "InvalidFieldValue", "UnknownName", "BadAdapter"]
 """Errors no retry can fix. Today's delivery answers refusals instead of raising them; runs from before still may."""
 
+NOTIFY_TIMEOUT = timedelta(seconds=30)
+NOTIFY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attempts=10)
+SLA_WARNING_AT = 0.8
+"""The share of a group's SLA after which it hears that the case still waits for it."""
+
 VERIFY_TIMEOUT = timedelta(seconds=10)
 VERIFY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=5), maximum_attempts=5)
 
@@ -108,6 +118,9 @@ LOOKUPS_WHERE_THEY_APPLY = "lookups-where-they-apply"
 REFUSED_DELIVERIES_OPEN_CASES = "refused-deliveries-open-cases"
 """Patch: a delivery the target refuses, or that exhausts its attempts, opens an exception case; the run no longer
 fails. Runs from before replay as they were: the first delivery error failed them."""
+NOTIFY_OWNER_GROUPS = "notify-owner-groups"
+"""Patch: a case's owner group is notified when it opens, escalates, and when a fifth of its SLA is left (the wait is
+cut in two there). Runs from before wait in one piece and notify nobody."""
 AUTHORISED_DECISIONS = "authorised-decisions"
 """Patch: a decision is authorised (attestation, the ledger's groups) and every refusal recorded. One marker per
 decision message (`authorised-decisions`, then `-2`, `-3`...), because the SDK memoises a patch for the whole run:
@@ -230,6 +243,9 @@ class HandoffWorkflow:
                 await self._record_refusal(request, refusal)
                 raise ApplicationError(refusal.message, type=refusal.kind.value, non_retryable=True)
         # else: an Update taken before decisions were authorised, which its validator had judged
+        if self._needs_second_approval(request):
+            case = await self._hold_first_approval(request)
+            return DecisionResult(case=case, next_stage=Stage.AWAITING_DECISION.value)
         case = self._apply(request)
         await workflow.wait_condition(lambda: case.id in self._recorded_decisions)
         return DecisionResult(case=case, next_stage=self._next_stage(case).value)
@@ -241,10 +257,12 @@ class HandoffWorkflow:
             refusal = await self._judge(request)
         else:  # a signal taken before decisions were authorised: judged on the groups it claimed, as it was then
             refusal = self._refusal(request, request.operator_groups)
-        if refusal is None:
-            self._apply(request)
-        else:
+        if refusal is not None:
             await self._record_refusal(request, refusal)
+        elif self._needs_second_approval(request):
+            await self._hold_first_approval(request)
+        else:
+            self._apply(request)
 
     # -- the stages ---------------------------------------------------------------------------------------------------
 
@@ -304,19 +322,55 @@ class HandoffWorkflow:
         self._cases.append(case)
         workflow.upsert_search_attributes([sa.OWNER_GROUP.value_set(case.owner_group), sa.CASE_ID.value_set(case.id)])
         await self._enter(Stage.AWAITING_DECISION, case=case)
+        notify = workflow.patched(NOTIFY_OWNER_GROUPS)
+        self._notify(case, NoticeEvent.OPENED, when=notify)
         for index, group in enumerate(chain):
             if index > 0:
                 await self._escalate(case, group, sla)
-            try:
-                await workflow.wait_condition(lambda: case.decision is not None, timeout=sla)
+                self._notify(case, NoticeEvent.ESCALATED, when=notify)
+            if await self._decided_within(case, sla, warn=notify):
                 break
-            except TimeoutError:
-                continue
         if case.decision is None:
             case.decision = self._end_of_chain_decision(case, policy)
             case.status = CaseStatus.DECIDED
         workflow.upsert_search_attributes([sa.OWNER_GROUP.value_unset(), sa.CASE_ID.value_unset()])
         return case, case.decision
+
+    async def _decided_within(self, case: ExceptionCase, sla: timedelta, *, warn: bool) -> bool:
+        """Wait up to `sla` for the case's decision; with `warn`, the owner group hears when a fifth is left."""
+        decided = lambda: case.decision is not None  # noqa: E731 - one condition, waited on twice
+        first = sla * SLA_WARNING_AT if warn else sla
+        try:
+            await workflow.wait_condition(decided, timeout=first)
+            return True
+        except TimeoutError:
+            if not warn:
+                return False
+        self._notify(case, NoticeEvent.SLA_WARNING)
+        try:
+            await workflow.wait_condition(decided, timeout=sla - first)
+            return True
+        except TimeoutError:
+            return False
+
+    def _notify(self, case: ExceptionCase, event: NoticeEvent, *, when: bool = True) -> None:
+        """Tell the owner group, without waiting: a notifier that is down is retried and never holds the run up."""
+        if not when:
+            return
+        notice = CaseNotice(
+            workflow_id=workflow.info().workflow_id,
+            handoff=self._handoff,
+            case_id=case.id,
+            event=event,
+            owner_group=case.owner_group,
+            sla_deadline=case.sla_deadline,
+            reasons=[violation.reason for violation in case.violations],
+            at=workflow.now(),
+        )
+        sending = workflow.start_activity(
+            NOTIFY_OWNERS, notice, start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY
+        )
+        sending.add_done_callback(_forget_notice)
 
     async def _escalate(self, case: ExceptionCase, group: str, sla: timedelta) -> None:
         now = workflow.now()
@@ -324,6 +378,7 @@ class HandoffWorkflow:
         case.owner_group = group
         case.sla_deadline = now + sla
         case.escalations.append(escalation)
+        case.first_approval = None  # four eyes within the group that owns the case: the new group starts afresh
         workflow.upsert_search_attributes([sa.OWNER_GROUP.value_set(group)])
         workflow.logger.info("Case %s escalated from %s to %s", case.id, escalation.from_group, group)
         await workflow.execute_activity(
@@ -532,6 +587,43 @@ class HandoffWorkflow:
             RECORD_REFUSAL, record, start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=LEDGER_RETRY
         )
 
+    def _needs_second_approval(self, request: DecisionRequest) -> bool:
+        """Four eyes: this decision is the first of two the contract asks for on this case (judged already)."""
+        assert self._contract is not None and self._contract.exceptions is not None
+        four_eyes = self._contract.exceptions.four_eyes
+        case = self._case(request.case_id)
+        if four_eyes is None or case is None or case.first_approval is not None:
+            return False
+        if request.decision not in four_eyes.decisions:
+            return False
+        if four_eyes.when is None:
+            return True
+        assert self._contract.trigger is not None
+        typed = self._contract.trigger.payload.model_validate(self._payload).model_dump()
+        return condition_holds(four_eyes.when, typed)
+
+    async def _hold_first_approval(self, request: DecisionRequest) -> ExceptionCase:
+        """Keep the first of two approvals in the case, which stays open, and in the ledger's case history."""
+        case = self._case(request.case_id)
+        assert case is not None
+        case.first_approval = DecisionRecord(
+            case_id=case.id,
+            decision=request.decision,
+            operator=request.operator,
+            group=case.owner_group,
+            reason=request.reason,
+            patch=request.patch,
+            decided_at=workflow.now(),
+        )
+        workflow.logger.info("Case %s: first approval by %s, waiting for a second", case.id, request.operator)
+        await workflow.execute_activity(
+            RECORD_FIRST_APPROVAL,
+            FirstApprovalRecord(workflow_id=workflow.info().workflow_id, approval=case.first_approval),
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
+        )
+        return case
+
     def _apply(self, request: DecisionRequest) -> ExceptionCase:
         case = self._case(request.case_id)
         assert case is not None
@@ -549,6 +641,12 @@ class HandoffWorkflow:
         case.status = CaseStatus.DECIDED
         workflow.logger.info("Case %s decided: %s by %s", case.id, request.decision.value, request.operator)
         return case
+
+
+def _forget_notice(sending: asyncio.Future[Any]) -> None:
+    """A notification that failed every attempt is logged, and the run goes on: its case is in the inbox anyway."""
+    if not sending.cancelled() and sending.exception() is not None:
+        workflow.logger.warning("A notification could not be sent: %s", sending.exception())
 
 
 def _delivery_retry(attempts: int) -> RetryPolicy:

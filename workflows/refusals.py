@@ -56,9 +56,34 @@ def refusal_for(
             message=f"Operator {request.operator!r} ({groups}) may not decide case {case.id}: "
             f"it is owned by {case.owner_group!r} now.",
         )
+    second = second_approval_problem(request, case)
+    if second is not None:
+        return second
     problem = correction_problem(request, contract, payload)
     if problem is not None:
         return Refusal(kind=RefusalKind.INVALID_CORRECTION, message=problem)
+    return None
+
+
+def second_approval_problem(request: DecisionRequest, case: ExceptionCase) -> Refusal | None:
+    """Four eyes: with a first approval waiting, an approval or a correction must come from another operator and
+    agree with it. A rejection is never held back: one operator may always stop a run."""
+    first = case.first_approval
+    if first is None or request.decision is DecisionKind.REJECT:
+        return None
+    if request.operator == first.operator:
+        return Refusal(
+            kind=RefusalKind.SAME_APPROVER,
+            message=f"Case {case.id} needs four eyes: {first.operator!r} decided {first.decision.value} first, so "
+            f"another operator of {case.owner_group!r} must agree.",
+        )
+    if (request.decision, request.patch) != (first.decision, first.patch):
+        values = f" setting {first.patch}" if first.patch else ""
+        return Refusal(
+            kind=RefusalKind.DISAGREES,
+            message=f"Case {case.id} waits for a second operator to agree with {first.operator!r}: "
+            f"{first.decision.value}{values}. Send the same decision to agree, or reject.",
+        )
     return None
 
 

@@ -11,9 +11,11 @@ from temporalio import activity
 from handoff.activities.ledger import writes
 from handoff.schemas.activities import (
     RECORD_ESCALATION,
+    RECORD_FIRST_APPROVAL,
     RECORD_REFUSAL,
     RECORD_STAGE_CHANGE,
     EscalationRecord,
+    FirstApprovalRecord,
     RefusalRecord,
     StageChange,
 )
@@ -22,7 +24,7 @@ log = structlog.get_logger(__name__)
 
 
 class LedgerActivities:
-    """Writes each stage change, escalation and refused decision of a run to the ledger, once."""
+    """Writes each stage change, escalation, first approval and refused decision of a run to the ledger, once."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -38,3 +40,7 @@ class LedgerActivities:
     @activity.defn(name=RECORD_REFUSAL)
     async def record_refusal(self, record: RefusalRecord) -> bool:
         return await asyncio.to_thread(writes.record_refusal, self._engine, record)
+
+    @activity.defn(name=RECORD_FIRST_APPROVAL)
+    async def record_first_approval(self, record: FirstApprovalRecord) -> bool:
+        return await asyncio.to_thread(writes.record_first_approval, self._engine, record)

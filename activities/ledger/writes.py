@@ -6,6 +6,7 @@ by case; escalations by case and group; refusals by run and sequence; deliveries
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import structlog
@@ -15,6 +16,7 @@ from sqlmodel import Session, select
 
 from handoff.activities.ledger.database import session_scope
 from handoff.activities.ledger.tables import (
+    CaseEventRow,
     CaseRow,
     DecisionRow,
     DeliveryRow,
@@ -23,7 +25,7 @@ from handoff.activities.ledger.tables import (
     RunRow,
     ViolationRow,
 )
-from handoff.schemas.activities import EscalationRecord, RefusalRecord, StageChange
+from handoff.schemas.activities import EscalationRecord, FirstApprovalRecord, RefusalRecord, StageChange
 from handoff.schemas.cases import DecisionRecord, ExceptionCase
 from handoff.schemas.runs import Delivery
 
@@ -136,6 +138,41 @@ def _insert_decision(session: Session, handoff: str, workflow_id: str, decision:
             by_timeout=decision.by_timeout,
         )
     )
+
+
+FIRST_APPROVAL = "first-approval"
+"""The `case_events` kind of a four-eyes approval waiting for a second operator."""
+
+
+def record_first_approval(engine: Engine, record: FirstApprovalRecord) -> bool:
+    """Record a four-eyes first approval in the case's history; False when it was recorded before (a retry)."""
+    approval = record.approval
+    with session_scope(engine) as session:
+        existing = session.exec(
+            select(CaseEventRow).where(
+                CaseEventRow.case_id == approval.case_id,
+                CaseEventRow.kind == FIRST_APPROVAL,
+                CaseEventRow.at == approval.decided_at,
+                CaseEventRow.operator == approval.operator,
+            )
+        ).first()
+        if existing is not None:
+            return False
+        if session.get(CaseRow, approval.case_id) is None:
+            raise LedgerError(f"case {approval.case_id!r} is not in the ledger")
+        patch = f" setting {json.dumps(approval.patch, sort_keys=True)}" if approval.patch else ""
+        session.add(
+            CaseEventRow(
+                case_id=approval.case_id,
+                workflow_id=record.workflow_id,
+                kind=FIRST_APPROVAL,
+                operator=approval.operator,
+                text=f"{approval.decision.value}{patch}: {approval.reason}",
+                at=approval.decided_at,
+            )
+        )
+    log.info("ledger.first_approval", workflow_id=record.workflow_id, case_id=approval.case_id)
+    return True
 
 
 def record_escalation(engine: Engine, record: EscalationRecord) -> bool:

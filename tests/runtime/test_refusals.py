@@ -222,11 +222,13 @@ async def test_refused_signals_are_recorded_and_a_valid_signal_decides(
     await audited_count(kit, accepted.workflow_id, 3)  # the refusals' ledger activities run after the signals
 
     assert Stage.AWAITING_DECISION == status.stage
-    assert [RefusalKind.NOT_OWNER, RefusalKind.NOT_ALLOWED] == [r.kind for r in status.cases[0].refused]
+    # Each signal's handler waits on its own verification, so under load they may finish in either order.
+    assert {RefusalKind.NOT_OWNER, RefusalKind.NOT_ALLOWED} == {r.kind for r in status.cases[0].refused}
     assert [RefusalKind.UNKNOWN_CASE] == [r.kind for r in status.unmatched_refusals]
     with Session(kit.ledger) as session:
         decisions = session.exec(select(DecisionRow).where(DecisionRow.workflow_id == accepted.workflow_id)).all()
-    assert [(1, "fin"), (2, "sam"), (3, "sam")] == [(s, o) for s, o, _ in audited(kit, accepted.workflow_id)]
+    recorded = audited(kit, accepted.workflow_id)
+    assert ([1, 2, 3], ["fin", "sam", "sam"]) == ([s for s, _, _ in recorded], sorted(o for _, o, _ in recorded))
     assert [] == decisions
 
     await handle.signal(

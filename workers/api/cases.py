@@ -7,7 +7,8 @@ because it was purged then, not because the event carried nothing.
 A decision goes to the case's run as a Temporal Update, attested with the decision key: the workflow is the one
 judge (who sent it, the operator's groups in the ledger, owner group, allowed decisions, decided once), and each of
 its refusals maps to its own status code. A refused decision changes nothing but the case's history of refused
-attempts, in the run and in the ledger.
+attempts, in the run and in the ledger. One rule is the edge's, before anything is sent: a case another operator
+of the group holds is theirs to decide (409 `held-by-another`, naming them; `activities.ledger.case_history`).
 """
 
 from __future__ import annotations
@@ -19,13 +20,14 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Depends, Query, Response
 
+from handoff.activities.ledger.case_history import CaseActionRefused, check_claim_for_decision
 from handoff.activities.ledger.purge import purged_on
 from handoff.activities.ledger.reads import case_detail, open_cases
 from handoff.schemas.api import CaseDetail, CaseSummary, DecisionBody, ErrorBody
 from handoff.schemas.cases import DecisionRequest, DecisionResult, RefusalKind
 from handoff.workers.api.auth import AUTH_RESPONSES, DecidingOperator, Reader
 from handoff.workers.api.context import Ready, api_context
-from handoff.workers.api.errors import ApiProblem
+from handoff.workers.api.errors import TEMPORAL_REFUSED, ApiProblem
 from handoff.workers.decisions import DecisionRefused, decide, decision_key, workflow_of_case
 from handoff.workers.masking import PersonalData, shown_case
 
@@ -40,6 +42,8 @@ REFUSAL_STATUS = {
     RefusalKind.ALREADY_DECIDED: 409,
     RefusalKind.NOT_ALLOWED: 422,
     RefusalKind.INVALID_CORRECTION: 422,
+    RefusalKind.SAME_APPROVER: 409,
+    RefusalKind.DISAGREES: 409,
 }
 """The HTTP status of each reason the workflow gives for refusing a decision."""
 
@@ -70,7 +74,7 @@ async def list_open_cases(
 @router.get(
     "/cases/{case_id}",
     response_model=CaseDetail,
-    summary="One case: violations, payload, escalations, decision, refused attempts",
+    summary="One case: violations, payload, escalations, decision, refused attempts, holder, history",
     description="Personal fields are masked (`•••`) unless you are an operator of the group that owns the case now.",
     responses={**PURGED_RESPONSE, 404: {"model": ErrorBody, "description": "No such case."}},
 )
@@ -100,11 +104,16 @@ async def read_case(
             "description": "Not an operator's token, or the operator is not in the group that owns the case now.",
         },
         404: {"model": ErrorBody, "description": "No such case."},
-        409: {"model": ErrorBody, "description": "The case was already decided."},
+        409: {
+            "model": ErrorBody,
+            "description": "The case was already decided, or another operator of the group holds it "
+            "(`held-by-another`, naming them): only the holder decides a held case.",
+        },
         422: {
             "model": ErrorBody,
             "description": "A decision the contract does not allow, a bad correction, a bad body.",
         },
+        **TEMPORAL_REFUSED,
     },
 )
 async def decide_case(
@@ -115,6 +124,7 @@ async def decide_case(
 ) -> DecisionResult:
     """Send the decision to the case's run; 200 once the workflow applied it and the ledger holds it."""
     try:
+        await asyncio.to_thread(check_claim_for_decision, context.ledger, case_id, operator)
         workflow_id = await asyncio.to_thread(workflow_of_case, context.ledger, case_id)
         request = DecisionRequest(
             case_id=case_id,
@@ -129,5 +139,8 @@ async def decide_case(
         kind = refused.refusal.kind
         log.info("api.decision_refused", case_id=case_id, operator=operator.name, refusal=kind.value)
         raise ApiProblem(REFUSAL_STATUS[kind], refused.refusal.message, kind=kind.value) from None
+    except CaseActionRefused as held:
+        log.info("api.decision_held", case_id=case_id, operator=operator.name)
+        raise ApiProblem(409, held.message, kind=held.kind.value) from None
     log.info("api.decision", case_id=case_id, operator=operator.name, decision=body.decision.value)
     return result

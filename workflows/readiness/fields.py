@@ -45,6 +45,12 @@ def unknown_fields(contract: HandoffContract, shape: PayloadShape) -> list[Findi
             name(path, "the local fields of the sync")
     for path in contract.personal:
         name(path, "the personal fields")
+    four_eyes = contract.exceptions.four_eyes if contract.exceptions is not None else None
+    if four_eyes is not None and four_eyes.when is not None:
+        for placed in every_rule([four_eyes.when]):
+            if not isinstance(placed.rule, When):
+                for path in placed.rule.fields:
+                    name(path, "the four-eyes condition")
     return [_finding(contract, shape, path, places) for path, places in named_in.items()]
 
 
