@@ -23,6 +23,8 @@ ROLES: dict[tuple[str, str], set[Role]] = {
     ("get", "/runs"): READERS,
     ("get", "/runs/{workflow_id}"): READERS,
     ("get", "/report"): READERS,
+    ("post", "/codec/encode"): {Role.ADMINISTRATOR},
+    ("post", "/codec/decode"): {Role.ADMINISTRATOR},
 }
 """The roles each route serves: what the issue asks for, written out here rather than read from the app."""
 EVENTS = ("post", "/events/{event}")

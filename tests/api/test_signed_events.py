@@ -11,9 +11,11 @@ import httpx
 import pytest
 
 from handoff.activities.ledger.sources import add_source, rotate_secret
+from handoff.workers.api import create_app
 from handoff.workers.api.signatures import signature_header
 from handoff.workers.testkit import HandoffKit
 from tests.api.checks import assert_not_started
+from tests.api.conftest import serving_url
 from tests.runtime import payloads
 
 EVENT = "/events/reservation.confirmed"
@@ -152,3 +154,31 @@ async def test_an_administrator_token_needs_no_signature(
 
     assert (202, 403) == (by_token.status_code, viewer.status_code)
     await assert_not_started(handoffs, workflow_id(body))
+
+
+async def test_guessed_signatures_count_like_bad_tokens_and_the_address_is_held_off_with_429(
+    handoffs: HandoffKit, till: str
+) -> None:
+    """Bad signatures and unknown sources are guesses: after the limit, the address gets 429 even with a good
+    signature, and nothing is started. A stale signature (a slow clock, not a guess) does not count."""
+    settings = handoffs.settings.model_copy(update={"auth_failure_limit": 2, "auth_failure_window_seconds": 60})
+    app = create_app(settings, handoffs.app, client=handoffs.client, ledger=handoffs.ledger)
+    guesser = {"X-Forwarded-For": "203.0.113.9"}
+    stale_body, bad_body, good_body = payloads.reservation(), payloads.reservation(), payloads.reservation()
+    async with serving_url(app) as base, httpx.AsyncClient(base_url=base, timeout=30) as http:
+
+        async def send(body: dict[str, Any], secrets: list[str], **options: Any) -> httpx.Response:
+            content, headers = signed(body, secrets, **options)
+            return await http.post(EVENT, content=content, headers={**headers, **guesser})
+
+        stale = await send(stale_body, [till], at=int(time.time()) - 3600)
+        guesses = [await send(bad_body, ["not-the-secret"]), await send(bad_body, [till], source="nobody")]
+        held = await send(good_body, [till])
+
+    assert ("stale-signature", ["bad-signature", "unknown-source"]) == (
+        stale.json()["kind"],
+        [guess.json()["kind"] for guess in guesses],
+    )
+    assert (429, "too-many-bad-tokens") == (held.status_code, held.json()["kind"])
+    for body in (stale_body, bad_body, good_body):
+        await assert_not_started(handoffs, workflow_id(body))

@@ -60,16 +60,8 @@ async def authorised_caller(
     context: Annotated[Ready, Depends(api_context)],
 ) -> Operator:
     """The holder of the request's token, if their role is one of the scopes the route requires."""
-    address = request.client.host if request.client else "unknown"
-    wait = context.failures.retry_after(address)
-    if wait is not None:
-        raise ApiProblem(
-            429,
-            f"Too many requests with a bad API token from {address}: {context.failures.limit} within "
-            f"{context.failures.window_seconds:g} s. Wait {wait} s, then send a valid token.",
-            kind="too-many-bad-tokens",
-            headers={"Retry-After": str(wait)},
-        )
+    address = client_address(request)
+    refuse_if_throttled(context, address)
     if credentials is None:
         raise ApiProblem(
             401,
@@ -98,6 +90,24 @@ async def authorised_caller(
             kind="wrong-role",
         )
     return caller
+
+
+def client_address(request: Request) -> str:
+    """The address failed credentials are counted against (see `throttle`)."""
+    return request.client.host if request.client else "unknown"
+
+
+def refuse_if_throttled(context: Ready, address: str) -> None:
+    """429 for an address that sent too many bad credentials (tokens or event signatures) lately."""
+    wait = context.failures.retry_after(address)
+    if wait is not None:
+        raise ApiProblem(
+            429,
+            f"Too many requests with bad credentials from {address}: {context.failures.limit} within "
+            f"{context.failures.window_seconds:g} s. Wait {wait} s, then send a valid token or signature.",
+            kind="too-many-bad-tokens",
+            headers={"Retry-After": str(wait)},
+        )
 
 
 def require(*roles: Role) -> Any:

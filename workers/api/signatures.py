@@ -33,7 +33,7 @@ from fastapi.security import HTTPAuthorizationCredentials, SecurityScopes
 
 from handoff.activities.ledger.sources import SigningSource, remember_signatures, signing_source
 from handoff.schemas.operators import Role
-from handoff.workers.api.auth import authorised_caller, bearer
+from handoff.workers.api.auth import authorised_caller, bearer, client_address, refuse_if_throttled
 from handoff.workers.api.context import Ready, api_context
 from handoff.workers.api.errors import ApiProblem
 
@@ -131,6 +131,11 @@ def verify(
     return matching
 
 
+NOT_GUESSES = frozenset({"stale-signature", "replayed-signature", "event-not-allowed"})
+"""Refusals of a sender that holds the secret (a slow clock, a retry, an event it may not send): not counted as bad
+credentials. An unknown source or a signature that does not verify is a guess, and counts like a bad token."""
+
+
 async def _event_sender(
     security_scopes: SecurityScopes,
     event: Annotated[str, Path()],
@@ -165,6 +170,8 @@ async def _event_sender(
             kind="unsigned",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    address = client_address(request)
+    refuse_if_throttled(context, address)
     tolerance = context.settings.signature_tolerance_seconds
     try:
         signature = parse_signature(signature_value)
@@ -182,7 +189,8 @@ async def _event_sender(
                 "timestamp makes a new signature).",
             )
     except SignatureRefused as refused:
-        address = request.client.host if request.client else "unknown"
+        if refused.kind not in NOT_GUESSES:
+            context.failures.record(address)  # a guess at a source or its secret counts like a bad token
         log.warning("api.signature_refused", source=source_name, kind=refused.kind, client=address, event_name=event)
         raise ApiProblem(401, f"{refused} Nothing was started.", kind=refused.kind) from None
     return source_name
