@@ -3,6 +3,8 @@ plain-text 500. The ledger here is a real PostgreSQL server of the test's own, s
 
 from __future__ import annotations
 
+import httpx
+
 from handoff.activities.ledger.database import create_schema, make_engine
 from handoff.activities.ledger.operators import add_operator
 from handoff.schemas.operators import Role
@@ -42,3 +44,12 @@ async def test_a_ledger_outage_is_a_503_naming_the_ledger_on_every_route_that_ne
     assert {"ledger-unavailable"} == {r.json()["kind"] for r in answers.values()}
     assert {"5"} == {r.headers["retry-after"] for r in answers.values()}
     assert all("ledger is unavailable" in r.json()["detail"] for r in answers.values())
+
+
+async def test_an_api_served_before_it_connected_answers_a_503_that_says_so(handoffs: HandoffKit) -> None:
+    """Served without its start-up (no Temporal client, no ledger yet): a JSON 503 with Retry-After, never a 500."""
+    app = create_app(handoffs.settings, handoffs.app)  # its lifespan never runs under a bare ASGI transport
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as api:
+        answer = await api.get("/cases", headers={"Authorization": "Bearer anything"})
+
+    assert (503, "not-connected", "5") == (answer.status_code, answer.json()["kind"], answer.headers["retry-after"])

@@ -13,7 +13,7 @@ from fastapi import Request
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from handoff.workers.api.errors import ApiProblem
+from handoff.workers.api.errors import ApiProblem, retry_later
 from handoff.workers.api.throttle import FailedCredentials
 from handoff.workers.app import Handoffs
 from handoff.workers.settings import Settings
@@ -43,7 +43,12 @@ def api_context(request: Request) -> Ready:
     """The app's context; 503 when the app was served without its lifespan having connected."""
     context: ApiContext = request.app.state.context
     if context.client is None or context.ledger is None:
-        raise ApiProblem(503, "The API is not connected to Temporal and the ledger yet; retry in a moment.")
+        raise ApiProblem(
+            503,
+            "The API is not connected to Temporal and the ledger yet; retry in a moment.",
+            kind="not-connected",
+            headers=retry_later(),
+        )
     return Ready(
         settings=context.settings,
         app=context.app,

@@ -120,7 +120,7 @@ async def _temporal_error(_request: Request, error: RPCError) -> JSONResponse:
     log.warning("api.temporal_error", status=error.status.name if error.status else None, message=error.message)
     if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
         detail = f"Temporal is unavailable ({error.message}); nothing was changed. Retry in a moment."
-        return error_response(503, ErrorBody(detail=detail, kind="temporal-unavailable"), _retry_later())
+        return error_response(503, ErrorBody(detail=detail, kind="temporal-unavailable"), retry_later())
     return error_response(502, ErrorBody(detail=f"Temporal refused the call: {error.message}", kind="temporal-error"))
 
 
@@ -128,7 +128,7 @@ async def _ledger_error(request: Request, error: SQLAlchemyError) -> JSONRespons
     if isinstance(error, OperationalError | InterfaceError | PoolTimeout):
         log.warning("api.ledger_unavailable", path=request.url.path, error=type(error).__name__)
         detail = "The ledger is unavailable (its database does not answer); nothing was changed. Retry in a moment."
-        return error_response(503, ErrorBody(detail=detail, kind="ledger-unavailable"), _retry_later())
+        return error_response(503, ErrorBody(detail=detail, kind="ledger-unavailable"), retry_later())
     return await _unexpected(request, error)
 
 
@@ -146,7 +146,8 @@ def _kind_of(status_code: int) -> str:
         return f"http-{status_code}"
 
 
-def _retry_later() -> dict[str, str]:
+def retry_later() -> dict[str, str]:
+    """The `Retry-After` header of a 503: how long a dependency that is down is given to come back."""
     return {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
