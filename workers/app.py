@@ -33,6 +33,7 @@ from handoff.workflows.readiness import check_catalog
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from handoff.activities.notifications import Notifier
     from handoff.workers.plugin import HandoffPlugin
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -73,6 +74,7 @@ class Handoffs:
         self._adapters: dict[str, SystemAdapter] = {}
         self._lookups: dict[str, Callable[[Any], Any]] = {}
         self._transforms: dict[str, Callable[[Any], Any]] = {}
+        self._notifiers: dict[str, Notifier] = {}
         self.add(*contracts)
 
     # -- what a user registers ----------------------------------------------------------------------------------------
@@ -110,6 +112,19 @@ class Handoffs:
                 "name to a TargetField, e.g. {'guest_name': TargetField.text(max_length=255)}"
             )
         self._adapters[name] = adapter
+
+    def notify(self, notifier: Notifier) -> None:
+        """Tell a case's owner group through `notifier` when the case opens, escalates, or has a fifth of its SLA
+        left: a `WebhookNotifier`, `SlackNotifier` or `EmailNotifier` (`handoff.workers.notifiers`), or any object
+        with a unique `name` and `async send(notification)`. Each notice goes through each notifier at most once."""
+        name = getattr(notifier, "name", None)
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"a notifier needs a `name` (the ledger records its notices under it), got {name!r}")
+        if not callable(getattr(notifier, "send", None)):
+            raise TypeError(f"the notifier {name!r} has no send(notification) method")
+        if name in self._notifiers:
+            raise ValueError(f"the app already has a notifier named {name!r}: give the second one another `name=`")
+        self._notifiers[name] = notifier
 
     def lookup(self, name: str) -> Callable[[F], F]:
         """Register a look-up a `Lookup` rule may name: `fn(value) -> bool`, sync or async; True means it holds."""
@@ -162,6 +177,11 @@ class Handoffs:
                 if (accepts := getattr(adapter, "accepts", None)) is not None
             },
         )
+
+    @property
+    def notifiers(self) -> tuple[Notifier, ...]:
+        """The notifiers `notify` configured, in order: the plugin's `notify_owners` activity sends through each."""
+        return tuple(self._notifiers.values())
 
     def readiness(self) -> CatalogReadiness:
         """The readiness gate on every contract, against what this app registers and its lock file: `handoff check`

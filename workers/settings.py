@@ -105,6 +105,14 @@ class Settings(BaseSettings):
         description="The window bad API tokens are counted in, per address and per API process (in memory).",
     )
 
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/\s]+(/\S*)?$",
+        description="The address operators open Handoff's API and inbox at, e.g. `https://handoff.example.com`: "
+        "notifications link each case's page under it, at /inbox/cases/<case id>. Unset: http://127.0.0.1:<api_port>, "
+        "the API's own address on this machine.",
+    )
+
     signature_tolerance_seconds: int = Field(
         default=300,
         ge=1,
