@@ -1,30 +1,38 @@
-"""Reading the ledger for people: open cases, one case in full, recent runs, and a run's status once Temporal has
-forgotten it.
+"""Reading the ledger for people: open cases, one case in full (who holds it, its history), recent runs, and a
+run's status once Temporal has forgotten it.
 
 The CLI and the HTTP API answer from these, with the models of `schemas.api`. Every function blocks (SQLAlchemy on
 a synchronous driver): async callers go through `asyncio.to_thread`. SQLite returns naive datetimes; the ledger
 stores UTC, so they are read as UTC.
+
+Who holds a case is read, not only stored: a claim counts while the case is open and its holder is an operator of
+the group that owns it now (`holder`). The workflow, which moves a case to the next group or decides it, never
+touches claims: so a decided case holds nobody, and a claim from before an escalation is no claim, without anyone
+having to release it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
 from handoff.activities.ledger.tables import (
+    CaseEventRow,
     CaseRow,
     DecisionRow,
     DeliveryRow,
     EscalationRow,
+    OperatorRow,
     RefusedDecisionRow,
     RunRow,
     ViolationRow,
 )
 from handoff.schemas.api import CaseDetail, CaseSummary, RefusedAttempt, RunSummary
+from handoff.schemas.case_history import CaseEvent, CaseEventKind
 from handoff.schemas.cases import (
     CaseStatus,
     DecisionRecord,
@@ -35,6 +43,7 @@ from handoff.schemas.cases import (
     Violation,
 )
 from handoff.schemas.contract import DecisionKind
+from handoff.schemas.operators import Role
 from handoff.schemas.paths import patched
 from handoff.schemas.runs import Delivery, HandoffStatus, Stage
 
@@ -56,7 +65,8 @@ def open_cases(
     with Session(ledger) as session:
         cases = session.exec(query.order_by(col(CaseRow.sla_deadline), col(CaseRow.id))).all()
         rules = _violation_rules(session, [case.id for case in cases])
-    return [_summary(case, rules.get(case.id, []), now) for case in cases]
+        claimants = claimants_of(session, cases)
+    return [_summary(case, rules.get(case.id, []), now, holder(case, claimants)) for case in cases]
 
 
 def case_detail(ledger: Engine, case_id: str, *, now: datetime) -> CaseDetail | None:
@@ -69,12 +79,10 @@ def case_detail(ledger: Engine, case_id: str, *, now: datetime) -> CaseDetail | 
         violations = _violations(session, [case_id]).get(case_id, [])
         escalations = _escalations(session, [case_id]).get(case_id, [])
         decision = session.get(DecisionRow, case_id)
-        refused = session.exec(
-            select(RefusedDecisionRow)
-            .where(RefusedDecisionRow.case_id == case_id)
-            .order_by(col(RefusedDecisionRow.at), col(RefusedDecisionRow.sequence))
-        ).all()
-    summary = _summary(case, [v.rule for v in violations], now)
+        refused = _refused_rows(session, case_id)
+        acts = _acts(session, case_id)
+        held_by = holder(case, claimants_of(session, [case]))
+    summary = _summary(case, [v.rule for v in violations], now, held_by)
     return CaseDetail(
         id=case.id,
         handoff=case.handoff,
@@ -97,7 +105,46 @@ def case_detail(ledger: Engine, case_id: str, *, now: datetime) -> CaseDetail | 
             )
             for row in refused
         ],
+        claimed_by=summary.claimed_by,
+        claimed_at=summary.claimed_at,
+        history=_history(case, escalations, acts, refused, decision),
     )
+
+
+def history_of_case(ledger: Engine, case_id: str) -> list[CaseEvent] | None:
+    """The case's history, oldest first (`schemas.case_history.CaseEvent`); None when there is no such case."""
+    with Session(ledger) as session:
+        case = session.get(CaseRow, case_id)
+        if case is None:
+            return None
+        return _history(
+            case,
+            _escalations(session, [case_id]).get(case_id, []),
+            _acts(session, case_id),
+            _refused_rows(session, case_id),
+            session.get(DecisionRow, case_id),
+        )
+
+
+def holder(case: CaseRow, claimants: Mapping[str, OperatorRow]) -> str | None:
+    """Who holds the case now, given the ledger's rows of its claimant (`claimants_of`): its claim, while the case is
+    open and the claimant is an operator of the group that owns it now. Otherwise nobody: a decided case needs no
+    holder, and a claim from before an escalation (or by someone since moved out of the group) must not keep the
+    group that owns the case now from taking it."""
+    if case.status != CaseStatus.OPEN.value or case.claimed_by is None:
+        return None
+    claimant = claimants.get(case.claimed_by)
+    if claimant is None or claimant.role != Role.OPERATOR.value or case.owner_group not in claimant.groups:
+        return None
+    return case.claimed_by
+
+
+def claimants_of(session: Session, cases: Iterable[CaseRow]) -> dict[str, OperatorRow]:
+    """The operators rows of whoever has claimed one of these cases, by name, in one query."""
+    names = sorted({case.claimed_by for case in cases if case.claimed_by is not None})
+    if not names:
+        return {}
+    return {row.name: row for row in session.exec(select(OperatorRow).where(col(OperatorRow.name).in_(names))).all()}
 
 
 def recent_runs(
@@ -201,7 +248,7 @@ def status_from_ledger(ledger: Engine, workflow_id: str) -> HandoffStatus | None
 # -- rows to models ---------------------------------------------------------------------------------------------------
 
 
-def _summary(case: CaseRow, rules: list[str], now: datetime) -> CaseSummary:
+def _summary(case: CaseRow, rules: list[str], now: datetime, held_by: str | None) -> CaseSummary:
     opened_at, deadline = utc(case.opened_at), utc(case.sla_deadline)
     return CaseSummary(
         id=case.id,
@@ -215,7 +262,56 @@ def _summary(case: CaseRow, rules: list[str], now: datetime) -> CaseSummary:
         sla_left_seconds=round((deadline - now).total_seconds(), 3),
         violations=rules,
         decision=DecisionKind(case.decision) if case.decision else None,
+        claimed_by=held_by,
+        claimed_at=utc(case.claimed_at) if held_by is not None and case.claimed_at is not None else None,
     )
+
+
+def _history(
+    case: CaseRow,
+    escalations: Sequence[Escalation],
+    acts: Sequence[CaseEventRow],
+    refused: Sequence[RefusedDecisionRow],
+    decision: DecisionRow | None,
+) -> list[CaseEvent]:
+    """One timeline from the case's rows; at the same moment, the order below (opened first, decided last)."""
+    first_group = escalations[0].from_group if escalations else case.owner_group
+    lines = [CaseEvent(kind=CaseEventKind.OPENED, at=utc(case.opened_at), to_group=first_group)]
+    lines += [
+        CaseEvent(kind=CaseEventKind.ESCALATED, at=e.at, from_group=e.from_group, to_group=e.to_group)
+        for e in escalations
+    ]
+    lines += [
+        CaseEvent(
+            kind=CaseEventKind(act.kind),
+            at=utc(act.at),
+            operator=act.operator,
+            to_operator=act.to_operator,
+            text=act.text,
+        )
+        for act in acts
+    ]
+    lines += [
+        CaseEvent(
+            kind=CaseEventKind.REFUSED,
+            at=utc(row.at),
+            operator=row.operator,
+            decision=DecisionKind(row.decision),
+            text=row.refusal,
+        )
+        for row in refused
+    ]
+    if decision is not None:
+        lines.append(
+            CaseEvent(
+                kind=CaseEventKind.DECIDED,
+                at=utc(decision.decided_at),
+                operator=decision.operator,
+                decision=DecisionKind(decision.decision),
+                text=decision.reason,
+            )
+        )
+    return sorted(lines, key=lambda line: line.at)  # stable: ties keep the order above
 
 
 def _run_summary(run: RunRow, cases: int) -> RunSummary:
@@ -254,6 +350,20 @@ def _refused(row: RefusedDecisionRow) -> RefusedDecision:
         case_id=row.case_id, decision=DecisionKind(row.decision), operator=row.operator, reason=row.reason
     )
     return RefusedDecision(request=request, refusal=row.refusal, at=utc(row.at))
+
+
+def _refused_rows(session: Session, case_id: str) -> Sequence[RefusedDecisionRow]:
+    return session.exec(
+        select(RefusedDecisionRow)
+        .where(RefusedDecisionRow.case_id == case_id)
+        .order_by(col(RefusedDecisionRow.at), col(RefusedDecisionRow.sequence))
+    ).all()
+
+
+def _acts(session: Session, case_id: str) -> Sequence[CaseEventRow]:
+    return session.exec(
+        select(CaseEventRow).where(CaseEventRow.case_id == case_id).order_by(col(CaseEventRow.at), col(CaseEventRow.id))
+    ).all()
 
 
 def _violations(session: Session, case_ids: Iterable[str]) -> dict[str, list[Violation]]:

@@ -23,6 +23,12 @@ ROLES: dict[tuple[str, str], set[Role]] = {
     ("get", "/runs"): READERS,
     ("get", "/runs/{workflow_id}"): READERS,
     ("get", "/report"): READERS,
+    ("post", "/cases/{case_id}/claim"): {Role.OPERATOR},
+    ("post", "/cases/{case_id}/release"): {Role.OPERATOR},
+    ("post", "/cases/{case_id}/reassign"): {Role.OPERATOR},
+    ("post", "/cases/{case_id}/comments"): {Role.OPERATOR},
+    ("get", "/cases/{case_id}/history"): READERS,
+    ("post", "/cases/decisions"): {Role.OPERATOR},
     ("post", "/codec/encode"): {Role.ADMINISTRATOR},
     ("post", "/codec/decode"): {Role.ADMINISTRATOR},
 }

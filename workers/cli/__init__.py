@@ -10,6 +10,7 @@ from handoff.workers.cli import (  # noqa: F401  (each registers its commands)
     backtest,
     cases,
     check,
+    claims,
     lock,
     login,
     migrate,

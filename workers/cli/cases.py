@@ -2,8 +2,9 @@
 
 Listings read the ledger; `status` asks the run itself first; `decide` sends a Temporal Update, attested with the
 decision key, as the operator whose token the CLI holds (`HANDOFF_TOKEN`, else `handoff login`), found in the ledger
-as the API finds a bearer token. Every listing takes `--json` and prints the same models the HTTP API answers with.
-Exit codes: 0 done, 1 refused or not found, 2 bad input (or no operator token).
+as the API finds a bearer token. A case another operator of the group holds (`handoff claim`) is theirs to decide:
+`decide` refuses it before sending anything, as the API does. Every listing takes `--json` and prints the same models
+the HTTP API answers with. Exit codes: 0 done, 1 refused or not found, 2 bad input (or no operator token).
 
 `case` and `status` show a run's data as the API would to the operator whose token the CLI holds: personal fields
 masked unless that operator's group owns the case (`handoff.workers.masking`), which fields are personal read from
@@ -27,11 +28,13 @@ from rich.table import Table
 from sqlalchemy import Engine
 from temporalio.client import Client
 
+from handoff.activities.ledger.case_history import CaseActionRefused, check_claim_for_decision
 from handoff.activities.ledger.operators import operator_for_token
 from handoff.activities.ledger.purge import purged_on
 from handoff.activities.ledger.reads import case_detail, open_cases, recent_runs
 from handoff.activities.ledger.report import build_report
 from handoff.schemas.api import CaseDetail, CaseSummary, RunDetail, RunSummary
+from handoff.schemas.case_history import CaseEvent
 from handoff.schemas.cases import DecisionRequest, DecisionResult
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.operators import Operator
@@ -81,15 +84,16 @@ def cases(
     as_json: AsJson = False,
 ) -> None:
     """List the open exception cases, the most urgent first."""
-    settings = _settings()
+    settings = cli_settings()
     found = _with_ledger(settings, lambda ledger: open_cases(ledger, now=_now(), group=group, handoff=handoff))
     if as_json:
-        _print_json(TypeAdapter(list[CaseSummary]), found)
+        print_json(TypeAdapter(list[CaseSummary]), found)
         return
     table = Table(title=f"{len(found)} open case(s)", title_justify="left")
     table.add_column("case", no_wrap=True, min_width=14)
     table.add_column("handoff")
     table.add_column("owner")
+    table.add_column("held by")
     table.add_column("age", no_wrap=True)
     table.add_column("SLA left", no_wrap=True)
     table.add_column("violations", min_width=16)
@@ -98,6 +102,7 @@ def cases(
             case.id,
             case.handoff,
             case.owner_group,
+            case.claimed_by or "",
             _duration(case.age_seconds),
             _time_left(case.sla_left_seconds),
             _short_violations(case.violations),
@@ -111,9 +116,10 @@ def case(
     as_json: AsJson = False,
     app_spec: AppOption = None,
 ) -> None:
-    """Show everything about one case: violations, payload, escalations, decision, refused attempts. Personal
-    fields are masked unless your operator token's group owns the case (--app says which fields are personal)."""
-    settings = _settings()
+    """Show everything about one case: violations, payload, who holds it, its history (claims, comments,
+    escalations, refused attempts, the decision). Personal fields are masked unless your operator token's group owns
+    the case (--app says which fields are personal)."""
+    settings = cli_settings()
 
     def read(ledger: Engine) -> tuple[CaseDetail | None, datetime | None, Operator | None]:
         detail = case_detail(ledger, case_id, now=_now())
@@ -129,7 +135,7 @@ def case(
     if not sees_personal_data(caller, {detail.owner_group}):
         shown = shown_case(detail, caller=caller, personal=_personal_data(settings, app_spec))
     if as_json:
-        _print_json(TypeAdapter(CaseDetail), shown)
+        print_json(TypeAdapter(CaseDetail), shown)
         return
     _show_case(shown, purged_at=purged_at, masked=shown != detail)
 
@@ -147,7 +153,7 @@ def decide_command(
 ) -> None:
     """Decide a case as the operator whose token you hold (HANDOFF_TOKEN, else `handoff login`). A refusal prints
     the workflow's reason and exits 1; the case stays as it was, and its history keeps the refusal."""
-    settings = _settings()
+    settings = cli_settings()
     try:
         patch = parse_assignments(assignments or [])
     except BadAssignment as bad:
@@ -156,20 +162,10 @@ def decide_command(
     if not reason.strip():
         errors.print("--reason must say why: it is kept in the audit trail.")
         raise typer.Exit(2)
-    found = operator_token()
-    if found is None:
-        errors.print(no_token_message())
-        raise typer.Exit(2)
-    token, source = found
     ledger = open_ledger(settings)
     try:
-        operator = operator_for_token(ledger, token)
-        if operator is None:
-            fix = (
-                f"set {TOKEN_VARIABLE} to your token" if source == TOKEN_VARIABLE else "log in again (`handoff login`)"
-            )
-            errors.print(f"The operator token from {source} is no operator's in this ledger: {fix}.")
-            raise typer.Exit(2)
+        operator = token_operator(ledger)
+        check_claim_for_decision(ledger, case_id, operator)
         workflow_id = workflow_of_case(ledger, case_id)
         request = DecisionRequest(
             case_id=case_id,
@@ -187,10 +183,13 @@ def decide_command(
         errors.print(f"Refused ({refused.refusal.kind.value}): {refused.refusal.message}")
         errors.print("The case is as it was; its history keeps the refused attempt.")
         raise typer.Exit(1) from None
+    except CaseActionRefused as held:
+        errors.print(f"Refused ({held.kind.value}): {held.message}")
+        raise typer.Exit(1) from None
     finally:
         ledger.dispose()
     if as_json:
-        _print_json(TypeAdapter(DecisionResult), result)
+        print_json(TypeAdapter(DecisionResult), result)
         return
     assert result.case.decision is not None
     console.print(
@@ -207,10 +206,10 @@ def runs(
     as_json: AsJson = False,
 ) -> None:
     """List recent runs, newest first, with their stage."""
-    settings = _settings()
+    settings = cli_settings()
     found = _with_ledger(settings, lambda ledger: recent_runs(ledger, handoff=handoff, stage=stage, limit=limit))
     if as_json:
-        _print_json(TypeAdapter(list[RunSummary]), found)
+        print_json(TypeAdapter(list[RunSummary]), found)
         return
     now = _now()
     table = Table(title=f"{len(found)} run(s)", title_justify="left")
@@ -238,10 +237,10 @@ def status(
 ) -> None:
     """Show one run: live from Temporal, or from the ledger once Temporal no longer has it. Personal fields are
     masked unless your operator token's group owns one of its cases (--app says which fields are personal)."""
-    settings = _settings()
+    settings = cli_settings()
 
     async def read(ledger: Engine) -> tuple[RunDetail | None, datetime | None, Operator | None]:
-        detail = await run_detail(await _client(settings), ledger, workflow_id)
+        detail = await run_detail(await temporal_client(settings), ledger, workflow_id)
         return detail, purged_on(ledger, workflow_id), _caller(ledger)
 
     found, purged_at, caller = _with_ledger(settings, lambda ledger: asyncio.run(read(ledger)))
@@ -255,7 +254,7 @@ def status(
         personal = _personal_data(settings, app_spec)
     detail = shown_run(found, caller=caller, personal=personal, purged_at=purged_at)
     if as_json:
-        _print_json(TypeAdapter(RunDetail), detail)
+        print_json(TypeAdapter(RunDetail), detail)
         return
     run = detail.status
     console.print(f"[bold]{run.workflow_id}[/bold]  {run.stage.value}  (from {detail.source})")
@@ -289,10 +288,10 @@ def report(
     user_app = load_user_app(app_spec)
     # Every version, so that each version line is held to the gain its own contract declared.
     contracts = user_app.every_version() if by_version else user_app.catalog.contracts
-    settings = _settings()
+    settings = cli_settings()
     figures = _with_ledger(settings, lambda ledger: build_report(ledger, contracts, by_version=by_version))
     if as_json:
-        _print_json(TypeAdapter(Report), figures)
+        print_json(TypeAdapter(Report), figures)
         return
     lines: list[HandoffFigures] = [line for total in figures.handoffs for line in (total, *total.versions)]
     table = Table(title="Report", title_justify="left")
@@ -327,7 +326,8 @@ def report(
 # -- plumbing ---------------------------------------------------------------------------------------------------------
 
 
-def _settings() -> Settings:
+def cli_settings() -> Settings:
+    """The settings, with logging set up for a command (`quiet_logging`)."""
     settings = load_settings()
     quiet_logging(settings)
     return settings
@@ -343,6 +343,23 @@ def quiet_logging(settings: Settings) -> None:
 def _with_ledger(settings: Settings, read: Callable[[Engine], T]) -> T:
     with opened_ledger(settings) as ledger:
         return read(ledger)
+
+
+def token_operator(ledger: Engine) -> Operator:
+    """The operator the CLI acts as: whose token it holds (HANDOFF_TOKEN, else `handoff login`), found in the ledger
+    as the API finds a bearer token. Exits 2, saying what to do, without a token or with one the ledger does not
+    know."""
+    found = operator_token()
+    if found is None:
+        errors.print(no_token_message())
+        raise typer.Exit(2)
+    token, source = found
+    operator = operator_for_token(ledger, token)
+    if operator is None:
+        fix = f"set {TOKEN_VARIABLE} to your token" if source == TOKEN_VARIABLE else "log in again (`handoff login`)"
+        errors.print(f"The operator token from {source} is no operator's in this ledger: {fix}.")
+        raise typer.Exit(2)
+    return operator
 
 
 def _caller(ledger: Engine) -> Operator | None:
@@ -366,7 +383,8 @@ def _personal_data(settings: Settings, app_spec: str | None) -> PersonalData:
     return PersonalData(load_user_app(app_spec).every_version())
 
 
-async def _client(settings: Settings) -> Client:
+async def temporal_client(settings: Settings) -> Client:
+    """A client for the settings' Temporal; exits 1 saying where it looked when it cannot connect."""
     try:
         return await connect(settings)
     except RuntimeError as error:  # the SDK's connection failure
@@ -375,14 +393,15 @@ async def _client(settings: Settings) -> Client:
 
 
 async def _decide(settings: Settings, workflow_id: str, request: DecisionRequest, key: bytes) -> DecisionResult:
-    return await decide(await _client(settings), workflow_id, request, key=key)
+    return await decide(await temporal_client(settings), workflow_id, request, key=key)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _print_json(adapter: TypeAdapter[Any], value: BaseModel | list[Any]) -> None:
+def print_json(adapter: TypeAdapter[Any], value: BaseModel | list[Any]) -> None:
+    """Print `value` as the HTTP API's JSON, for `--json`."""
     console.print_json(adapter.dump_json(value).decode())
 
 
@@ -405,18 +424,36 @@ def _show_case(detail: CaseDetail, *, purged_at: datetime | None = None, masked:
         console.print_json(data=detail.payload)
     if masked:
         console.print(f"Personal fields are masked: only operators of {detail.owner_group} see them.")
-    for escalation in detail.escalations:
-        console.print(
-            f"escalated {escalation.from_group} -> {escalation.to_group} at {escalation.at:%Y-%m-%d %H:%M:%S}"
-        )
     if detail.decision is not None:
         decided = detail.decision
         by = f"{decided.operator} ({decided.group})" if decided.group else decided.operator
         patch = f" setting {json.dumps(decided.patch)}" if decided.patch else ""
         console.print(f"decision: {decided.decision.value}{patch} by {by} at {decided.decided_at:%Y-%m-%d %H:%M:%S}")
         console.print(f"  reason: {decided.reason}")
-    for attempt in detail.refused:
-        console.print(f"refused: {attempt.decision} by {attempt.operator} at {attempt.at:%H:%M:%S}: {attempt.refusal}")
+    elif detail.claimed_by is not None:
+        since = f" since {detail.claimed_at:%Y-%m-%d %H:%M:%S}" if detail.claimed_at else ""
+        console.print(f"held by {detail.claimed_by}{since}: only they decide it (`handoff release` lets it go)")
+    else:
+        console.print("held by nobody: `handoff claim` takes it")
+    history = Table(title="History", title_justify="left")
+    for column in ("at (UTC)", "what", "who", "details"):
+        history.add_column(column, no_wrap=column != "details")
+    for event in detail.history:
+        history.add_row(f"{event.at:%Y-%m-%d %H:%M:%S}", event.kind.value, event.operator or "", _event_details(event))
+    console.print(history)
+
+
+def _event_details(event: CaseEvent) -> str:
+    """A history line's particulars: to whom, from which group to which, the decision and its words."""
+    parts = [
+        f"to {event.to_operator}" if event.to_operator else "",
+        f"{event.from_group} -> {event.to_group}"
+        if event.from_group
+        else (f"for {event.to_group}" if event.to_group else ""),
+        event.decision.value if event.decision else "",
+        event.text or "",
+    ]
+    return ": ".join(part for part in parts if part)
 
 
 def _duration(seconds: float) -> str:
