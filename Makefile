@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # The example user package the demo runs; `handoff up --app $(APP)` explores it.
 APP := examples.restaurant:app
 
-.PHONY: test demo up bench lint install clean
+.PHONY: test demo up bench lint install clean browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,13 @@ lint: $(STAMP)
 
 # Three workers (most tests wait on servers, not on the two cores), each test file on one (its fixtures and servers
 # stay together); plain `pytest` runs serially.
-test: lint
+test: lint browser
 	$(BIN)/pytest -n 3 --dist loadfile
+
+# The inbox's browser tests drive Debian's Chromium through Playwright; no browser is ever downloaded.
+browser:
+	@test -x /usr/bin/chromium || { echo "Installing Debian's chromium for the inbox's browser tests"; \
+		apt-get install -y chromium >/dev/null || sudo apt-get install -y chromium >/dev/null; }
 
 demo: $(STAMP)
 	$(BIN)/handoff check --app $(APP)

@@ -21,6 +21,7 @@ from handoff.workers.api import create_app
 from handoff.workers.api.protocol import HTTP_PROTOCOL
 from handoff.workers.app import Handoffs
 from handoff.workers.client import connect
+from handoff.workers.inbox import INBOX_PATH
 from handoff.workers.server import server_command
 from handoff.workers.settings import Settings
 from handoff.workers.worker import build_worker, open_ledger
@@ -72,6 +73,10 @@ async def up(settings: Settings, app: Handoffs, *, announce: Callable[[str], Non
             base = f"http://{settings.api_host}:{settings.api_port}"
             announce(f"API            {base}")
             announce(f"OpenAPI docs   {base}/docs")
+            announce(
+                f"Inbox          {base}{INBOX_PATH}   (sign in with an operator's token: "
+                "`handoff operators add NAME --group GROUP`)"
+            )
             if settings.server_ui:
                 announce(f"Temporal UI    http://127.0.0.1:{settings.server_ui_port}")
             announce(f"Temporal gRPC  127.0.0.1:{settings.server_port}   (data in {settings.home})")

@@ -51,8 +51,10 @@ OWNER_OF = {"reservation-to-pos": "hana", "lead-to-invoice": "sam", "order-to-ki
 KEEP_EXPLORING = """
 Everything the demo started is stopped. To keep exploring, start the stack and leave it running (Ctrl-C stops it):
   .venv/bin/handoff up --app examples.restaurant:app
-It prints the addresses of the API, its OpenAPI docs and the Temporal UI; then try `handoff trigger`,
-`handoff cases` and `handoff decide` (each has --help)."""
+It prints the addresses of the API, its OpenAPI docs, the operators' inbox and the Temporal UI; then try
+`handoff trigger`, `handoff cases` and `handoff decide` (each has --help). To decide cases in the browser, add an
+operator, open the inbox address it prints (/inbox) and sign in with the token this prints:
+  .venv/bin/handoff operators add YOU --group front-of-house --app examples.restaurant:app"""
 
 
 class DemoFailed(Exception):

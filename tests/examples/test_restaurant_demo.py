@@ -32,6 +32,7 @@ def test_the_demo_runs_end_to_end_and_stops_what_it_started(tmp_path: Path) -> N
     assert "Report" in out and "reservation-to-pos" in out
     assert 3 == len(re.findall(r"stopped (server|worker|api)", out))
     assert "handoff up --app examples.restaurant:app" in out  # how to keep exploring, not addresses of dead processes
+    assert "/inbox" in out and "handoff operators add YOU --group front-of-house" in out  # and how to open the inbox
     assert "http://127.0.0.1" not in out
     pids = [int(p) for p in re.findall(r"pid (\d+)", out)]
     assert 3 == len(pids)

@@ -17,7 +17,8 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from temporalio.client import Client
 
-from handoff.workers.api import cases, codec, events, health, runs
+from handoff.workers import inbox
+from handoff.workers.api import cases, claims, codec, events, health, runs
 from handoff.workers.api.context import ApiContext
 from handoff.workers.api.errors import install_error_handlers
 from handoff.workers.api.limits import BodySizeLimit
@@ -59,7 +60,8 @@ def create_app(
         description=(
             "Send events, read exception cases and runs, decide cases as an operator, and read the report. "
             "Every route but `GET /healthz` needs an API token (`Authorization: Bearer <token>`) of a role it "
-            "serves. Every error is JSON with a `detail` that names the problem (`ErrorBody`): also a path or "
+            "serves (the operators' inbox at `/inbox`, HTML pages outside this document, signs in with one once and "
+            "keeps a session cookie). Every error is JSON with a `detail` that names the problem (`ErrorBody`): also a path or "
             "method the API does not serve (404, 405), and a request HTTP cannot read, such as a `Content-Length` "
             "that is not a number or a malformed request line (400, `kind` malformed-request), which reaches no "
             "route."
@@ -72,7 +74,8 @@ def create_app(
     api.state.context = context
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_payload_bytes)
     install_error_handlers(api)
-    for module in (events, cases, runs, health, codec):
+    for module in (events, cases, claims, runs, health, codec):
         api.include_router(module.router)
+    api.include_router(inbox.router)  # the operators' inbox at /inbox: HTML pages behind a session cookie
     install_openapi(api)
     return api

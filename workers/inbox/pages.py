@@ -1,0 +1,183 @@
+"""The inbox's reading pages: "My cases" (most urgent first, filtered by handoff and rule), a run with its stages
+and deliveries, and the stylesheet.
+
+An operator's list holds the open cases their groups own now; a viewer or an administrator, who owns none, sees every
+open case (read-only). A run reads as the API reads it (`run_detail`, then `shown_run`: personal fields masked for
+whoever is not deciding its cases).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import FileResponse
+
+from handoff.activities.ledger.purge import purged_on
+from handoff.activities.ledger.reads import case_detail, open_cases
+from handoff.schemas.api import CaseDetail, CaseSummary, RunSummary
+from handoff.schemas.case_history import CaseEventKind
+from handoff.schemas.operators import Role
+from handoff.schemas.runs import HandoffStatus, Stage
+from handoff.workers.api.context import Ready, api_context
+from handoff.workers.inbox.web import INBOX_PATH, STATIC_DIRECTORY, current_visitor, message_page, page, to_sign_in
+from handoff.workers.masking import PersonalData, shown_run
+from handoff.workers.run_detail import run_detail
+
+log = structlog.get_logger(__name__)
+
+router = APIRouter(prefix=INBOX_PATH)
+
+Context = Annotated[Ready, Depends(api_context)]
+
+STATIC_FILES = frozenset(path.name for path in STATIC_DIRECTORY.iterdir() if path.is_file())
+"""The files served under /inbox/static: only these names, so no request can reach another file."""
+
+HAPPY_PATH = (Stage.RECEIVED, Stage.VALIDATING, Stage.AWAITING_DECISION, Stage.DELIVERING, Stage.DELIVERED)
+"""The stages a run goes through when all goes well; rejected and failed end it elsewhere."""
+
+
+@router.get("")
+async def my_cases(request: Request, context: Context) -> Response:
+    """The open cases of the visitor's groups (all open cases for a viewer), most urgent first, with filters."""
+    visitor = await current_visitor(request, context)
+    if visitor is None:
+        return to_sign_in(request)
+    handoff = request.query_params.get("handoff") or None
+    rule = request.query_params.get("rule") or None
+    mine = visitor.operator.role is Role.OPERATOR
+    groups = visitor.operator.groups if mine else (None,)
+
+    def read() -> tuple[list[CaseSummary], CaseDetail | None]:
+        now = datetime.now(UTC)
+        found = [case for group in groups for case in open_cases(context.ledger, now=now, group=group, handoff=handoff)]
+        decided_id = request.query_params.get("decided")
+        decided = case_detail(context.ledger, decided_id, now=now) if decided_id else None
+        return sorted(found, key=lambda case: (case.sla_deadline, case.id)), decided
+
+    cases, decided = await asyncio.to_thread(read)
+    rules = sorted({label for case in cases for label in case.violations})
+    shown = [case for case in cases if rule is None or rule in case.violations]
+    return page(
+        request,
+        "inbox.html",
+        {
+            "visitor": visitor,
+            "mine": mine,
+            "cases": shown,
+            "handoffs": sorted(contract.name for contract in context.app.catalog.contracts),
+            "rules": rules,
+            "chosen_handoff": handoff,
+            "chosen_rule": rule,
+            "decided": decided if decided is not None and decided.decision is not None else None,
+            "first_approval": _first_approval(decided),
+        },
+    )
+
+
+@dataclass(frozen=True)
+class FirstApproval:
+    """A case that waits with a first approval for a second operator of its group (four eyes)."""
+
+    case_id: str
+    operator: str
+    group: str
+
+
+def _first_approval(case: CaseDetail | None) -> FirstApproval | None:
+    """The first approval the case waits with, if it is open and that is where it is."""
+    if case is None or case.decision is not None:
+        return None
+    line = next((line for line in reversed(case.history) if line.kind is CaseEventKind.FIRST_APPROVAL), None)
+    return None if line is None else FirstApproval(case.id, line.operator or "", case.owner_group)
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One line of a run's timeline."""
+
+    at: datetime
+    what: str
+
+
+@router.get("/runs/{workflow_id:path}")
+async def run_page(workflow_id: str, request: Request, context: Context) -> Response:
+    """One run: where it is on its way, what happened when, its cases and what was delivered where."""
+    visitor = await current_visitor(request, context)
+    if visitor is None:
+        return to_sign_in(request)
+    detail = await run_detail(context.client, context.ledger, workflow_id)
+    if detail is None:
+        return message_page(
+            request, 404, "No such run", f"No run {workflow_id!r}: neither Temporal nor the ledger knows it.", visitor
+        )
+
+    def read() -> tuple[datetime | None, PersonalData]:
+        return purged_on(context.ledger, workflow_id), PersonalData(context.app.every_version())
+
+    purged_at, personal = await asyncio.to_thread(read)
+    shown = shown_run(detail, caller=visitor.operator, personal=personal, purged_at=purged_at)
+    status = shown.status
+    return page(
+        request,
+        "run.html",
+        {
+            "visitor": visitor,
+            "detail": shown,
+            "status": status,
+            "summary": shown.run,
+            "path": _stages(status.stage),
+            "timeline": _timeline(status, shown.run),
+            "purged_at": purged_at,
+        },
+    )
+
+
+@router.get("/static/{name}")
+async def static_file(name: str) -> Response:
+    """The inbox's stylesheet (and any other file of its static folder); no session needed, nothing personal."""
+    if name not in STATIC_FILES:
+        return Response("Not found", status_code=404, media_type="text/plain")
+    return FileResponse(STATIC_DIRECTORY / name, headers={"Cache-Control": "public, max-age=3600"})
+
+
+def _stages(stage: Stage) -> list[tuple[str, str]]:
+    """The run's way as (stage, 'done' | 'now' | 'ahead'), ending in rejected or failed when it ended there."""
+    way = [*HAPPY_PATH[:-1], stage] if stage in (Stage.REJECTED, Stage.FAILED) else list(HAPPY_PATH)
+    position = way.index(stage)
+    return [
+        (step.value, "done" if index < position else "now" if index == position else "ahead")
+        for index, step in enumerate(way)
+    ]
+
+
+def _timeline(status: HandoffStatus, summary: RunSummary | None) -> list[Moment]:
+    """What happened to the run, in order: received, each case opened, escalated and decided, each delivery, the end."""
+    moments: list[Moment] = []
+    if summary is not None:
+        moments.append(Moment(summary.received_at, "received"))
+    for case in status.cases:
+        rules = ", ".join(violation.rule for violation in case.violations)
+        moments.append(Moment(case.opened_at, f"case {case.id} opened for {case.owner_group}: {rules}"))
+        for step in case.escalations:
+            moments.append(Moment(step.at, f"case {case.id} escalated from {step.from_group} to {step.to_group}"))
+        for attempt in case.refused:
+            moments.append(
+                Moment(
+                    attempt.at,
+                    f"{attempt.request.operator} tried to {attempt.request.decision.value} case "
+                    f"{case.id}: refused ({attempt.refusal})",
+                )
+            )
+        if case.decision is not None:
+            by = "the contract, as the SLA passed" if case.decision.by_timeout else case.decision.operator
+            moments.append(Moment(case.decision.decided_at, f"case {case.id}: {case.decision.decision.value} by {by}"))
+    for delivery in status.deliveries:
+        moments.append(Moment(delivery.delivered_at, f"delivered to {delivery.system} as {delivery.record_key}"))
+    if summary is not None and summary.finished_at is not None and status.stage.is_final:
+        moments.append(Moment(summary.finished_at, f"ended: {status.stage.value}"))
+    return sorted(moments, key=lambda moment: moment.at)
