@@ -6,7 +6,6 @@ by case; escalations by case and group; refusals by run and sequence; deliveries
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 
 import structlog
@@ -160,7 +159,8 @@ def record_first_approval(engine: Engine, record: FirstApprovalRecord) -> bool:
             return False
         if session.get(CaseRow, approval.case_id) is None:
             raise LedgerError(f"case {approval.case_id!r} is not in the ledger")
-        patch = f" setting {json.dumps(approval.patch, sort_keys=True)}" if approval.patch else ""
+        # The corrected fields by name, never their values: the history is shown unmasked and outlives a purge.
+        patch = f" of {', '.join(sorted(approval.patch))}" if approval.patch else ""
         session.add(
             CaseEventRow(
                 case_id=approval.case_id,

@@ -100,7 +100,11 @@ async def test_a_correction_needs_the_same_values_from_the_second_operator(clien
         await kit.decide(workflow_id, case_id, DecisionKind.CORRECT, operator="ana", groups=HOSTS, patch=fix)
         second = await kit.decide(workflow_id, case_id, DecisionKind.CORRECT, operator="bo", groups=HOSTS, patch=fix)
         result = await kit.result(workflow_id)
+        with Session(kit.ledger) as session:
+            [first] = session.exec(select(CaseEventRow).where(CaseEventRow.case_id == case_id)).all()
 
+    # The history names the corrected field, never its value: it is shown unmasked, and outlives a purge.
+    assert "correct of booking.party_size: checked with the guest" == first.text
     assert Stage.VALIDATING.value == second.next_stage
     assert (Stage.DELIVERED, 1) == (result.stage, pos.writes)
 
