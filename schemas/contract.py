@@ -54,6 +54,10 @@ class Measure(StrEnum):
     """Operator decisions per run."""
 
 
+MAX_DEDUPE_KEY_LENGTH = 200
+"""The longest dedupe key the edge takes: the workflow id `<handoff>/<key>` must stay well inside Temporal's limits."""
+
+
 class Trigger(BaseModel):
     """Question 1: the event that starts the handoff."""
 

@@ -19,12 +19,12 @@ import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from handoff.schemas.contract import MAX_DEDUPE_KEY_LENGTH
 from handoff.schemas.runs import FieldError
 
 MAX_DEPTH = 32
 """How deeply a payload may nest objects and arrays: entities with a few levels of detail need far less."""
-MAX_KEY_LENGTH = 200
-"""The longest dedupe key: the workflow id `<handoff>/<key>` must stay well inside Temporal's limits."""
+MAX_KEY_LENGTH = MAX_DEDUPE_KEY_LENGTH
 INT64 = 2**63
 _TOO_DEEP = f"the JSON is nested too deeply (at most {MAX_DEPTH} levels)"
 

@@ -18,6 +18,7 @@ from handoff import (
     HandoffContract,
     Lookup,
     Max,
+    MaxLength,
     Measure,
     Min,
     OneOf,
@@ -64,7 +65,9 @@ EU_COUNTRIES = ("AT", "BE", "DE", "ES", "FR", "IE", "IT", "NL", "PT")
 
 CONTRACT = HandoffContract(
     name="lead-to-invoice",
-    version=1,
+    # v2: invoicing's fields are declared (its adapter `accepts`): every synced text fits its column, every amount its
+    # integer, or the event waits for a decision.
+    version=2,
     description="A won deal becomes a draft invoice for the right legal entity, amount and terms.",
     trigger=Trigger(event="deal.won", payload=DealWon, dedupe_key="deal.id"),
     source_of_truth={"deal": "crm", "account": "crm"},
@@ -93,6 +96,12 @@ CONTRACT = HandoffContract(
     rules=(
         Required(field="deal.amount_cents", reason="An invoice needs an amount."),
         Min(field="deal.amount_cents", value=0, exclusive=True, reason="A won deal is worth more than nothing."),
+        Max(field="deal.amount_cents", value=100_000_000, reason="Deals over 1,000,000 are invoiced by finance."),
+        MaxLength(field="deal.title", value=255, reason="Invoicing keeps 255 characters of a title."),
+        MaxLength(field="deal.po_number", value=64, reason="A purchase order number is at most 64 characters."),
+        MaxLength(field="account.legal_name", value=255, reason="Invoicing keeps 255 characters of a legal name."),
+        MaxLength(field="account.billing_email", value=254, reason="An e-mail address is at most 254 characters."),
+        Pattern(field="account.country", regex=r"[A-Z]{2}", reason="A country is its ISO 3166 code, e.g. FR."),
         Required(field="deal.currency", reason="An invoice needs a currency."),
         OneOf(field="deal.currency", values=("EUR", "GBP", "USD"), reason="We invoice in EUR, GBP or USD."),
         Min(field="deal.discount_pct", value=0, reason="A discount is not negative."),

@@ -18,6 +18,7 @@ from handoff import (
     HandoffContract,
     Lookup,
     Max,
+    MaxLength,
     Measure,
     Min,
     OneOf,
@@ -68,7 +69,9 @@ class OrderPlaced(BaseModel):
 
 CONTRACT = HandoffContract(
     name="order-to-kitchen",
-    version=1,
+    # v2: the kitchen's and payments' fields are declared (their adapters `accepts`): names, currencies and amounts
+    # that would not fit wait for a decision instead of being refused at delivery.
+    version=2,
     description="An online order reaches the kitchen as a ticket, and its authorised payment is captured.",
     trigger=Trigger(event="order.placed", payload=OrderPlaced, dedupe_key="order.id"),
     source_of_truth={"order": "ordering", "customer": "ordering"},
@@ -117,6 +120,11 @@ CONTRACT = HandoffContract(
         Required(field="order.ready_by", reason="The kitchen schedules tickets by ready time."),
         Compare(left="order.ready_by", op=">", right="order.placed_at", reason="Food is ready after it is ordered."),
         Required(field="order.payment_intent_id", reason="Only authorised payments are captured."),
+        MaxLength(field="order.payment_intent_id", value=255, reason="A payment intent id is at most 255 characters."),
+        Min(field="order.total_cents", value=0, reason="An order total is not negative."),
+        Max(field="order.total_cents", value=10_000_000, reason="Orders over 100,000 are catering, quoted by hand."),
+        OneOf(field="order.currency", values=("EUR", "GBP", "USD"), reason="Payments capture EUR, GBP or USD."),
+        MaxLength(field="customer.name", value=255, reason="The kitchen's ticket shows 255 characters of a name."),
         Compare(
             left="order.paid_cents",
             op="==",

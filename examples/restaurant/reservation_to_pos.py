@@ -18,6 +18,7 @@ from handoff import (
     HandoffContract,
     Lookup,
     Max,
+    MaxLength,
     Measure,
     Min,
     OneOf,
@@ -58,7 +59,9 @@ class ReservationConfirmed(BaseModel):
 
 CONTRACT = HandoffContract(
     name="reservation-to-pos",
-    version=1,
+    # v2: the POS's columns are declared (its adapter `accepts`), so a name longer than its 255 characters waits for a
+    # decision here instead of being refused at delivery.
+    version=2,
     description="A confirmed booking opens a table in the POS with the party size, time and allergies.",
     trigger=Trigger(event="reservation.confirmed", payload=ReservationConfirmed, dedupe_key="reservation.id"),
     source_of_truth={"reservation": "booking", "guest": "booking"},
@@ -85,6 +88,7 @@ CONTRACT = HandoffContract(
         Max(field="reservation.party_size", value=12, reason="Parties over 12 are events, booked by a manager."),
         Required(field="reservation.starts_at", reason="Without a time the table cannot be held."),
         Required(field="guest.name", reason="The host greets the party by name."),
+        MaxLength(field="guest.name", value=255, reason="The POS shows at most 255 characters of a name."),
         Compare(
             left="reservation.ends_at",
             op=">",

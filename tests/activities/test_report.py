@@ -201,7 +201,8 @@ def shipped_again(contract: HandoffContract, *, target: float) -> HandoffContrac
     )
 
 
-V1 = reservation_to_pos.CONTRACT
+V1 = reservation_to_pos.CONTRACT.model_copy(update={"version": 1})
+"""The example's reservation-to-pos as a first version (the runs below are stamped 1, 2 and 7)."""
 V2 = shipped_again(V1, target=20.0)
 """reservation-to-pos shipped again as v2, with a cycle-time target of 20 seconds instead of 60."""
 

@@ -11,6 +11,7 @@ import httpx
 from sqlalchemy import create_engine
 from sqlmodel import Session
 
+from examples.restaurant import reservation_to_pos
 from handoff.activities.authorisation import attest
 from handoff.activities.ledger.operators import add_operator
 from handoff.activities.ledger.tables import RunRow
@@ -193,14 +194,16 @@ async def test_report_by_version_splits_each_handoff_by_the_contract_version_of_
     sent = (await api.post("/events/reservation.confirmed", json=payloads.reservation())).json()
     await handoffs.wait_for_stage(sent["workflow_id"], Stage.DELIVERED)
     received = datetime(2025, 1, 2, 19, 0, tzinfo=UTC)
-    with Session(handoffs.ledger) as session:  # a run of a version 2 this app has not shipped
+    current = reservation_to_pos.CONTRACT.version
+    later = current + 1
+    with Session(handoffs.ledger) as session:  # a run of a later version this app has not shipped
         session.add(
             RunRow(
                 workflow_id="reservation-to-pos/R-V2",
                 handoff="reservation-to-pos",
                 event="reservation.confirmed",
                 dedupe_key="R-V2",
-                contract_version=2,
+                contract_version=later,
                 contract_hash="0123456789abcdef",
                 stage="rejected",
                 payload={},
@@ -218,7 +221,7 @@ async def test_report_by_version_splits_each_handoff_by_the_contract_version_of_
 
     pos = Report.model_validate(answer).handoffs[0]
     assert (2, 1, 1) == (pos.runs, pos.delivered, pos.rejected)
-    assert [(1, 1, 1, 0), (2, 1, 0, 1)] == [
+    assert [(current, 1, 1, 0), (later, 1, 0, 1)] == [
         (line.contract_version, line.runs, line.delivered, line.rejected) for line in pos.versions
     ]
     assert [[], [], []] == [line.versions for line in plain.handoffs]
@@ -250,11 +253,19 @@ async def test_openapi_describes_every_route_and_docs_are_served(api: httpx.Asyn
         "/cases",
         "/cases/{case_id}",
         "/cases/{case_id}/decision",
+        "/cases/{case_id}/claim",
+        "/cases/{case_id}/release",
+        "/cases/{case_id}/reassign",
+        "/cases/{case_id}/comments",
+        "/cases/{case_id}/history",
+        "/cases/decisions",
         "/runs",
         "/runs/{workflow_id}",
         "/report",
         "/healthz",
-    } == set(spec["paths"])
+        "/codec/encode",
+        "/codec/decode",
+    } == set(spec["paths"])  # the inbox's HTML pages are not part of the API's document
     assert {"401", "403", "404", "409", "422"} <= set(spec["paths"]["/cases/{case_id}/decision"]["post"]["responses"])
     assert (200, True) == (docs.status_code, "swagger-ui" in docs.text)
 

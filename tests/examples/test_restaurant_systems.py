@@ -14,7 +14,8 @@ import pytest
 from pydantic import BaseModel
 from sqlmodel import SQLModel
 
-from examples.restaurant import build_app
+from examples.restaurant import build_app, reservation_to_pos
+from examples.restaurant.app import CONTRACTS
 from examples.restaurant.lead_to_invoice import Account, Deal, DealWon
 from examples.restaurant.order_to_kitchen import Customer, Order, OrderLine, OrderPlaced
 from examples.restaurant.reservation_to_pos import Guest, Reservation, ReservationConfirmed
@@ -28,7 +29,7 @@ from examples.restaurant.systems import (
     TableAdapter,
 )
 from examples.restaurant.systems.tables import METADATA
-from handoff import InvalidFieldValue, Lookup, SyncTarget, UnknownField, WriteOutcome
+from handoff import InvalidFieldValue, Lookup, MaxLength, SyncTarget, TargetField, UnknownField, WriteOutcome
 
 CATALOG = build_app("sqlite://").catalog
 
@@ -380,3 +381,21 @@ def test_a_whole_number_beyond_what_the_column_holds_is_refused_by_name(systems:
 
     assert ("deal_amount_cents", []) == (raised.value.field, systems.rows("invoicing"))
     assert "from -2147483648 to 2147483647" in str(raised.value)
+
+
+def test_every_target_declares_what_it_accepts_and_the_contracts_fit_it(tmp_path: Path) -> None:
+    """The systems' columns are declared to the gate; without the rule that bounds a guest's name, the POS's 255
+    characters would be a finding."""
+    app = build_app("sqlite://")
+    accepts = app.registries.accepts
+    unbounded = reservation_to_pos.CONTRACT.model_copy(
+        update={"rules": tuple(rule for rule in reservation_to_pos.CONTRACT.rules if not isinstance(rule, MaxLength))}
+    )
+    others = (c for c in CONTRACTS if c.name != unbounded.name)
+    loose = build_app("sqlite://", contracts=[unbounded, *others], lock_file=tmp_path / "handoff.lock")
+
+    assert app.registries.targets == set(accepts)
+    assert TargetField.text(max_length=255) == accepts["pos"]["guest_name"]
+    assert TargetField.integer(-(2**31), 2**31 - 1) == accepts["invoicing"]["deal_amount_cents"]
+    assert app.readiness().ready
+    assert ["guest.name / pos.guest_name"] == [finding.subject for finding in loose.readiness().findings]

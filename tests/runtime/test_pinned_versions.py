@@ -1,8 +1,9 @@
 """A run keeps the contract version it started under, through a deploy of the next version and a worker restart.
 
-v1 of reservation-to-pos refuses parties over 12; v2 takes up to 14. A party of 13 waits on a case under v1 when
-the worker is replaced by one whose app has moved on to v2 (v1 lives on only in the lock file): the old run is
-replayed and judged under v1, a new party of 13 starts under v2 and goes straight through.
+The example's reservation-to-pos (OLD, its current version) refuses parties over 12; NEW, the next version, takes up
+to 14. A party of 13 waits on a case under OLD when the worker is replaced by one whose app has moved on to NEW (OLD
+lives on only in the lock file): the old run is replayed and judged under OLD, a new party of 13 starts under NEW and
+goes straight through.
 """
 
 from __future__ import annotations
@@ -23,15 +24,15 @@ from handoff.workers.lock import LockFile, write_lock
 from handoff.workers.testkit import running_handoffs
 from tests.runtime import payloads
 
-V1 = reservation_to_pos.CONTRACT
-V2 = V1.model_copy(
+OLD = reservation_to_pos.CONTRACT
+NEW = OLD.model_copy(
     update={
-        "version": 2,
+        "version": OLD.version + 1,
         "rules": tuple(
             Max(field=rule.field, value=14, reason="Parties over 14 are events, booked by a manager.")
             if isinstance(rule, Max) and rule.field == "reservation.party_size"
             else rule
-            for rule in V1.rules
+            for rule in OLD.rules
         ),
     }
 )
@@ -44,21 +45,21 @@ def party_of_13() -> dict[str, object]:
 async def test_a_run_finishes_under_the_version_it_started_with(client: Client, tmp_path: Path) -> None:
     lock_file = tmp_path / "handoff.lock"
     v1_app = build_app(f"sqlite:///{tmp_path / 'restaurant.db'}", lock_file=lock_file)
-    write_lock(lock_file, LockFile().with_contracts(v1_app.every_version()))  # `handoff lock`, at v1
+    write_lock(lock_file, LockFile().with_contracts(v1_app.every_version()))  # `handoff lock`, at OLD
     queue = "pinned-versions"
 
     async with running_handoffs(client, v1_app, tmp_path, sla_scale=1, task_queue=queue) as kit:
         old = await kit.send("reservation.confirmed", party_of_13())
         first_case = await kit.open_case(old.workflow_id)
 
-    moved_on = [V2, *(contract for contract in CONTRACTS if contract.name != V2.name)]
+    moved_on = [NEW, *(contract for contract in CONTRACTS if contract.name != NEW.name)]
     v2_app = build_app(f"sqlite:///{tmp_path / 'restaurant.db'}", lock_file=lock_file, contracts=moved_on)
-    assert [2, 2, 1] == [
+    assert [NEW.version, NEW.version, OLD.version] == [
         v2_app.catalog.contracts[0].version,
-        *sorted((c.version for c in v2_app.every_version() if c.name == V1.name), reverse=True),
+        *sorted((c.version for c in v2_app.every_version() if c.name == OLD.name), reverse=True),
     ]
     async with running_handoffs(client, v2_app, tmp_path, sla_scale=1, task_queue=queue) as kit:
-        # Retry re-validates: under v1 the party is still too large, so a second case opens (v2 would deliver).
+        # Retry re-validates: under OLD the party is still too large, so a second case opens (NEW would deliver).
         await kit.decide(
             old.workflow_id, first_case.id, DecisionKind.RETRY, operator="hana", groups=("front-of-house",)
         )
@@ -75,12 +76,12 @@ async def test_a_run_finishes_under_the_version_it_started_with(client: Client, 
         new_status = await kit.status(new.workflow_id)
 
     assert ["reservation.party_size <= 12"] == [v.rule for v in second_case.violations]
-    assert (Stage.DELIVERED, 1, V1.content_hash()) == (
+    assert (Stage.DELIVERED, OLD.version, OLD.content_hash()) == (
         old_result.stage,
         old_status.contract_version,
         old_status.contract_hash,
     )
-    assert (Stage.DELIVERED, [], 2, V2.content_hash()) == (
+    assert (Stage.DELIVERED, [], NEW.version, NEW.content_hash()) == (
         new_result.stage,
         new_result.cases,
         new_status.contract_version,
@@ -114,7 +115,7 @@ async def test_a_run_this_workers_app_cannot_serve_waits_for_one_that_can(
     """The workflow task fails and is retried (the run stays open, nothing is decided or written) until a worker
     whose app has that contract version takes it."""
     other = build_app(f"sqlite:///{tmp_path / 'other.db'}")  # registers lead-to-invoice on its own task queue
-    only_reservations = build_app(f"sqlite:///{tmp_path / 'restaurant.db'}", contracts=[V1])
+    only_reservations = build_app(f"sqlite:///{tmp_path / 'restaurant.db'}", contracts=[OLD])
     async with (
         running_handoffs(client, other, tmp_path / "other"),
         running_handoffs(client, only_reservations, tmp_path) as kit,

@@ -169,16 +169,17 @@ async def test_a_refused_delivery_nobody_decides_is_rejected_even_when_the_contr
     assert case.status == "decided"
 
 
-async def test_the_restaurants_invoicing_refuses_an_amount_too_large_and_the_correction_is_invoiced_once(
+async def test_the_restaurant_stops_an_amount_invoicing_cannot_hold_at_validation_and_invoices_the_correction_once(
     kit: HandoffKit, restaurant: RestaurantApp
 ) -> None:
-    """The issue's own example: a won deal of 2**40 cents passes the contract's rules, invoicing cannot store it."""
+    """The issue's own example, a won deal of 2**40 cents: invoicing declares its column (a 32-bit integer), so the
+    gate made the contract bound the amount, and the event waits for a decision before anything is written."""
     accepted = await kit.send("deal.won", payloads.deal(deal__amount_cents=2**40))
     case = await kit.open_case(accepted.workflow_id)
 
     [violation] = case.violations
-    assert ("deal.amount_cents", 2**40) == (violation.field, violation.value)
-    assert "invoicing" in violation.reason and "2147483647" in violation.reason
+    assert ("max", "deal.amount_cents", 2**40) == (violation.kind, violation.field, violation.value)
+    assert [] == restaurant.systems.rows("invoicing")
 
     await kit.decide(
         accepted.workflow_id,

@@ -18,7 +18,7 @@ from handoff.activities.ledger.database import create_schema, make_engine
 from handoff.activities.ledger.tables import RunRow
 from handoff.workers.cli.app import app
 
-V1 = reservation_to_pos.CONTRACT
+V1 = reservation_to_pos.CONTRACT  # the example's current version (whatever its number), then the next one
 EDITED = V1.model_copy(  # the same version, a different rule: the mistake the lock is for
     update={
         "rules": tuple(
@@ -67,10 +67,10 @@ def test_lock_records_every_version_with_its_hash_and_keeps_it(tmp_path: Path) -
 
     locked = json.loads((tmp_path / "handoff.lock").read_text())["handoffs"]
     assert (0, 0) == (first.exit_code, again.exit_code), first.output
-    assert {c.name: {"1": c.content_hash()} for c in CONTRACTS} == {
+    assert {c.name: {str(c.version): c.content_hash()} for c in CONTRACTS} == {
         name: {version: entry["hash"] for version, entry in versions.items()} for name, versions in locked.items()
     }
-    assert "reservation-to-pos v1  " + V1.content_hash() + "  locked now" in first.output
+    assert f"reservation-to-pos v{V1.version}  {V1.content_hash()}  locked now" in first.output
     assert "locked now" not in again.output
 
 
@@ -81,18 +81,18 @@ def test_a_contract_changed_without_a_new_version_is_refused_everywhere(tmp_path
     locked = handoff(tmp_path, "lock", "--app", edited)
     checked = handoff(tmp_path, "check", "--app", edited)
 
-    message = "reservation-to-pos v1 changed since it was locked"
+    message = f"reservation-to-pos v{V1.version} changed since it was locked"
     assert (1, True) == (locked.exit_code, message in locked.output), locked.output
     assert "Nothing was locked." in locked.output
     assert (1, True) == (checked.exit_code, message in " ".join(checked.output.split())), checked.output
-    assert "bump the version to v2" in " ".join(checked.output.split()).lower()
+    assert f"bump the version to v{V1.version + 1}" in " ".join(checked.output.split()).lower()
     with pytest.raises(AppNotReady, match=message):
         APPS["edited"].raise_unless_ready()  # what the worker and `handoff up` run before they start
 
 
 def test_the_next_version_is_locked_beside_the_first(tmp_path: Path) -> None:
     assert 0 == handoff(tmp_path, "lock", "--app", _app("v1", tmp_path)).exit_code
-    v2 = EDITED.model_copy(update={"version": 2})
+    v2 = EDITED.model_copy(update={"version": V1.version + 1})
     spec = _app("v2", tmp_path, v2, *(c for c in CONTRACTS if c.name != V1.name))
 
     checked = handoff(tmp_path, "check", "--app", spec)
@@ -100,8 +100,10 @@ def test_the_next_version_is_locked_beside_the_first(tmp_path: Path) -> None:
 
     versions = json.loads((tmp_path / "handoff.lock").read_text())["handoffs"]["reservation-to-pos"]
     assert (0, 0) == (checked.exit_code, locked.exit_code), checked.output + locked.output
-    assert {"1": V1.content_hash(), "2": v2.content_hash()} == {v: e["hash"] for v, e in versions.items()}
-    assert [1, 2] == sorted(c.version for c in APPS["v2"].every_version() if c.name == V1.name)
+    assert {str(V1.version): V1.content_hash(), str(v2.version): v2.content_hash()} == {
+        v: e["hash"] for v, e in versions.items()
+    }
+    assert [V1.version, v2.version] == sorted(c.version for c in APPS["v2"].every_version() if c.name == V1.name)
 
 
 def test_a_handoff_that_leaves_the_app_with_open_runs_is_named(tmp_path: Path) -> None:

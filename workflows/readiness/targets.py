@@ -6,17 +6,21 @@ syncs to such a system, the gate asks three things:
 2. can the payload's values be of the field's kind (a text into a whole number never fits)?
 3. can they be longer or larger than the field holds? Then something must stop them before delivery: the payload
    model's own limit (`Field(max_length=255)`, `le=...`), which the edge enforces, or a rule of the contract
-   (`MaxLength`, `Max`, `Min`, `OneOf`), which turns the value into a violation a person decides.
+   (`MaxLength`, `Max`, `Min`, `OneOf`, a `Pattern` of bounded length), which turns the value into a violation a
+   person decides. A dedupe key is bounded by the edge itself.
 Fields with a transform are checked for their name only: the transform's output is not the model's type.
 """
 
 from __future__ import annotations
 
+import math
+import re
+import re._parser as re_parser  # the regex parser's own width of a pattern: no guessing from its text
 from collections.abc import Mapping
 
-from handoff.schemas.contract import HandoffContract, SyncTarget
+from handoff.schemas.contract import MAX_DEDUPE_KEY_LENGTH, HandoffContract, SyncTarget
 from handoff.schemas.findings import Finding, FindingKind
-from handoff.schemas.rules import Max, MaxLength, Min, OneOf, Rule
+from handoff.schemas.rules import Max, MaxLength, Min, OneOf, Pattern, Rule
 from handoff.schemas.systems import FieldKind, TargetField, number
 from handoff.workflows.readiness.payload import FieldShape, PayloadShape, ValueKind
 from handoff.workflows.readiness.rule_types import describe_kinds
@@ -79,7 +83,12 @@ def _misfit(
         )
     rules = [rule for rule in contract.rules if _reads(rule, path)]
     limit = accepted.max_length
-    if accepted.kind is FieldKind.TEXT and limit is not None and not _length_bounded(field, rules, limit):
+    dedupe_key = contract.trigger is not None and contract.trigger.dedupe_key == path
+    if (
+        accepted.kind is FieldKind.TEXT
+        and limit is not None
+        and not _length_bounded(field, rules, limit, dedupe_key=dedupe_key)
+    ):
         return FindingKind.TARGET_FIELD_UNBOUNDED, (
             f"{syncs}, which holds {accepted.describe()}, and nothing stops a longer value: add MaxLength(field={path!r}, value={accepted.max_length}, reason=...) to the rules (a longer "
             f"value then waits for a decision), or max_length={accepted.max_length} to the payload model's field "
@@ -98,18 +107,32 @@ def _misfit(
 
 def _reads(rule: Rule, path: str) -> bool:
     """A rule of the contract itself (not inside a `When`: that one holds only sometimes) on this field."""
-    return isinstance(rule, MaxLength | Min | Max | OneOf) and rule.field == path
+    return isinstance(rule, MaxLength | Min | Max | OneOf | Pattern) and rule.field == path
 
 
-def _length_bounded(field: FieldShape, rules: list[Rule], limit: int) -> bool:
+def _length_bounded(field: FieldShape, rules: list[Rule], limit: int, *, dedupe_key: bool) -> bool:
     if field.max_length is not None and field.max_length <= limit:
         return True
+    if dedupe_key and limit >= MAX_DEDUPE_KEY_LENGTH:
+        return True  # the edge refuses a longer dedupe key before anything starts
     for rule in rules:
         if isinstance(rule, MaxLength) and rule.value <= limit:
             return True
         if isinstance(rule, OneOf) and all(isinstance(v, str) and len(v) <= limit for v in rule.values):
             return True
+        if isinstance(rule, Pattern) and _longest_match(rule.regex) <= limit:
+            return True
     return False
+
+
+def _longest_match(regex: str) -> float:
+    """The most characters `regex` can match in full (a `Pattern` such as `T\\d{1,3}` holds 4); infinite when it has
+    no bound (`.*`) or cannot be read."""
+    try:
+        _, longest = re_parser.parse(regex).getwidth()
+    except (re.error, RecursionError, OverflowError):
+        return math.inf
+    return math.inf if longest >= re_parser.MAXREPEAT else longest
 
 
 def _unbounded_side(field: FieldShape, rules: list[Rule], accepted: TargetField) -> tuple[str, float] | None:

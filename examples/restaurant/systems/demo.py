@@ -22,8 +22,8 @@ from sqlalchemy.pool import StaticPool
 from examples.restaurant.systems.checks import CHECKS
 from examples.restaurant.systems.seed import seed
 from examples.restaurant.systems.tables import KEY_COLUMNS, METADATA, SYSTEM_TABLES
-from examples.restaurant.systems.values import to_column
-from handoff import SystemAdapter, UnknownField, WriteOutcome
+from examples.restaurant.systems.values import accepted, to_column
+from handoff import SystemAdapter, TargetField, UnknownField, WriteOutcome
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +44,11 @@ class TableAdapter:
     def fields(self) -> tuple[str, ...]:
         """The field names this system accepts in `write`."""
         return tuple(column.name for column in self._table.columns if column.name not in KEY_COLUMNS)
+
+    @property
+    def accepts(self) -> dict[str, TargetField]:
+        """What each field holds (its column's kind, length, range): the readiness gate checks every sync against it."""
+        return {column.name: accepted(column) for column in self._table.columns if column.name not in KEY_COLUMNS}
 
     def write(self, record_key: str, fields: Mapping[str, Any]) -> WriteOutcome:
         """Insert one row for `record_key`, unless there is one: the table's key on `record_key` is the guard."""
@@ -161,6 +166,10 @@ class _PreparedTable:
     @property
     def fields(self) -> tuple[str, ...]:
         return self._table.fields
+
+    @property
+    def accepts(self) -> dict[str, TargetField]:
+        return self._table.accepts
 
     def write(self, record_key: str, fields: Mapping[str, Any]) -> WriteOutcome:
         self._systems.prepare()

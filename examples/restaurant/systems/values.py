@@ -14,10 +14,30 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Column, Date, Float, Integer, String
 
 from examples.restaurant.systems.tables import UtcDateTime
-from handoff import InvalidFieldValue
+from handoff import InvalidFieldValue, TargetField
 
 INT32 = (-(2**31), 2**31 - 1)
 """What an INTEGER column holds on PostgreSQL (SQLite holds more): the demo systems keep to the smaller."""
+
+
+def accepted(column: Column[Any]) -> TargetField:
+    """What a column holds, as the readiness gate reads it: the same limits `to_column` enforces."""
+    kind = column.type
+    if isinstance(kind, UtcDateTime):
+        return TargetField.datetime()
+    if isinstance(kind, Date):
+        return TargetField.date()
+    if isinstance(kind, JSON):
+        return TargetField.json_value()
+    if isinstance(kind, Boolean):
+        return TargetField.boolean()
+    if isinstance(kind, Integer):
+        return TargetField.integer(*INT32)
+    if isinstance(kind, Float):
+        return TargetField.number()
+    if isinstance(kind, String):
+        return TargetField.text(max_length=kind.length)
+    raise TypeError(f"{column.name}: no conversion for column type {kind!r}")  # a table was declared wrongly
 
 
 def to_column(system: str, column: Column[Any], value: Any) -> Any:
