@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from handoff import Handoffs, MaxLength, TargetField, WriteOutcome
 from handoff.schemas.contract import Sync, SyncTarget, Trigger
 from handoff.schemas.findings import FindingKind, Registries
-from handoff.schemas.rules import Max, Min, OneOf, Required, When
+from handoff.schemas.rules import Max, Min, OneOf, Pattern, Required, When
 from handoff.workflows.validation import evaluate
 from tests.workflows.sample_contracts import GROUPS, NAME, found, ready_contract
 from tests.workflows.sample_contracts import check as gate
@@ -186,3 +186,20 @@ def test_the_app_reads_what_its_adapters_accept_and_refuses_a_malformed_declarat
 
     with pytest.raises(TypeError, match="must map each field name to a TargetField"):
         Handoffs(groups=GROUPS).system("pos", _Pos({"guest_name": 255}))
+
+
+def test_a_pattern_of_bounded_length_and_the_dedupe_key_count_as_bounds() -> None:
+    """`T\\d{1,3}` matches at most 4 characters; the edge refuses a dedupe key over 200; `.+` bounds nothing."""
+    accepts = {**POS_ACCEPTS, "booking_ref": TargetField.text(max_length=200), "guest_name": TargetField.text(4)}
+    others = tuple(rule for rule in BOUNDED if rule.fields not in (("guest.name",), ("booking.id",)))
+    short = Pattern(field="guest.name", regex=r"T\d{1,3}", reason="r")
+    endless = Pattern(field="guest.name", regex=r".+", reason="r")
+
+    assert [] == found(gate(ready_contract(rules=(*others, short)), registries=_registries(accepts)))
+    assert [(FindingKind.TARGET_FIELD_UNBOUNDED, NAME, "guest.name / pos.guest_name")] == found(
+        gate(ready_contract(rules=(*others, endless)), registries=_registries(accepts))
+    )
+    narrower = {**accepts, "booking_ref": TargetField.text(max_length=199)}
+    assert [(FindingKind.TARGET_FIELD_UNBOUNDED, NAME, "booking.id / pos.booking_ref")] == found(
+        gate(ready_contract(rules=(*others, short)), registries=_registries(narrower))
+    )
