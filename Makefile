@@ -23,10 +23,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-# Three workers (most tests wait on servers, not on the two cores), each test file on one (its fixtures and servers
+# Four workers (most tests wait on servers, not on the two cores), each test file on one (its fixtures and servers
 # stay together); plain `pytest` runs serially.
 test: lint browser
-	$(BIN)/pytest -n 3 --dist loadfile
+	$(BIN)/pytest -n 4 --dist loadfile
 
 # The inbox's browser tests drive Debian's Chromium through Playwright; no browser is ever downloaded.
 browser:

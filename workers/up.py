@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 
 import structlog
 import uvicorn
+from temporalio.client import Client
 
 from handoff.workers.api import create_app
 from handoff.workers.api.protocol import HTTP_PROTOCOL
@@ -52,7 +53,7 @@ async def up(settings: Settings, app: Handoffs, *, announce: Callable[[str], Non
     ledger = open_ledger(settings)
     try:
         await _wait_for_port(settings.server_port, server)
-        client = await connect(settings)
+        client = await _connect_when_ready(settings, server)
         api = _ApiServer(
             uvicorn.Config(
                 create_app(settings, app, client=client, ledger=ledger),
@@ -110,6 +111,19 @@ def _api_listener(settings: Settings) -> socket.socket:
             "set HANDOFF_API_PORT to a free port"
         ) from None
     return listener
+
+
+async def _connect_when_ready(settings: Settings, server: subprocess.Popen[bytes]) -> Client:
+    """A client, once the server that just started answers: it listens before its frontend is healthy, and a loaded
+    machine ("Frontend is not healthy yet") may take seconds more."""
+    deadline = asyncio.get_running_loop().time() + SERVER_START_SECONDS
+    while True:
+        try:
+            return await connect(settings)
+        except RuntimeError:
+            if server.poll() is not None or asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
 
 
 async def _wait_for_port(port: int, server: subprocess.Popen[bytes]) -> None:

@@ -90,7 +90,7 @@ async def test_generated_events_get_a_run_only_with_a_202_and_never_a_5xx(
         return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=30)
 
     @settings(
-        max_examples=80,
+        max_examples=60,
         deadline=None,
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -47,7 +47,7 @@ CHECKS = [
 depends on the event (its trigger's model); nor `ignored_auth`, whose bad-token probes would trip the throttle
 (`tests/api/test_auth.py` covers authentication)."""
 
-EXAMPLES = 12
+EXAMPLES = 8
 """Generated requests per operation and mode: enough to reach every parameter and field, quick on two cores."""
 
 GENERATION = {

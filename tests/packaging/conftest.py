@@ -8,6 +8,7 @@ clean environment, and the group is stopped when the command ends, so nothing a 
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import signal
@@ -132,8 +133,28 @@ class UserVenv:
 
 @pytest.fixture(scope="session")
 def user_venv(tmp_path_factory: pytest.TempPathFactory) -> UserVenv:
-    """Handoff's wheel, built from this tree, installed with its dependencies and the test tools in a fresh venv."""
-    base = tmp_path_factory.mktemp("packaging")
+    """Handoff's wheel, built from this tree, installed with its dependencies and the test tools in a fresh venv.
+
+    Built once per test run, even on several xdist workers: the first worker to take the lock builds it in the run's
+    shared temporary directory, the others wait and use it (it is read-only to the tests).
+    """
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the directory every worker's own temporary directory is in
+    base = shared / "packaging"
+    with (shared / "packaging.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ready = base / "ready"
+        if not ready.exists():
+            shutil.rmtree(base, ignore_errors=True)  # a build that failed half-way: start again
+            base.mkdir()
+            _build_user_venv(base)
+            ready.touch()
+    (wheel,) = (base / "dist").glob("temporal_handoff-*.whl")
+    return UserVenv(base / "venv", wheel)
+
+
+def _build_user_venv(base: Path) -> None:
     source, dist, root = base / "source", base / "dist", base / "venv"
     source.mkdir()
     for name in WHEEL_SOURCES:
@@ -169,7 +190,6 @@ def user_venv(tmp_path_factory: pytest.TempPathFactory) -> UserVenv:
         "python", "-m", "compileall", "-q", "-j", "0", site_packages.stdout.strip(), cwd=base, timeout=PIP_TIMEOUT
     )
     assert 0 == compiled.code, compiled.explain()
-    return user
 
 
 @pytest.fixture
