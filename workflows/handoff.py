@@ -606,15 +606,7 @@ class HandoffWorkflow:
         """Keep the first of two approvals in the case, which stays open, and in the ledger's case history."""
         case = self._case(request.case_id)
         assert case is not None
-        case.first_approval = DecisionRecord(
-            case_id=case.id,
-            decision=request.decision,
-            operator=request.operator,
-            group=case.owner_group,
-            reason=request.reason,
-            patch=request.patch,
-            decided_at=workflow.now(),
-        )
+        case.first_approval = _record_of(case, request)
         workflow.logger.info("Case %s: first approval by %s, waiting for a second", case.id, request.operator)
         await workflow.execute_activity(
             RECORD_FIRST_APPROVAL,
@@ -629,18 +621,23 @@ class HandoffWorkflow:
         assert case is not None
         if request.decision is DecisionKind.CORRECT:
             self._payload = patched(self._payload, request.patch)
-        case.decision = DecisionRecord(
-            case_id=case.id,
-            decision=request.decision,
-            operator=request.operator,
-            group=case.owner_group,
-            reason=request.reason,
-            patch=request.patch,
-            decided_at=workflow.now(),
-        )
+        case.decision = _record_of(case, request)
         case.status = CaseStatus.DECIDED
         workflow.logger.info("Case %s decided: %s by %s", case.id, request.decision.value, request.operator)
         return case
+
+
+def _record_of(case: ExceptionCase, request: DecisionRequest) -> DecisionRecord:
+    """The decision as the case keeps it: by whom, for which group (the owner now), why, when."""
+    return DecisionRecord(
+        case_id=case.id,
+        decision=request.decision,
+        operator=request.operator,
+        group=case.owner_group,
+        reason=request.reason,
+        patch=request.patch,
+        decided_at=workflow.now(),
+    )
 
 
 def _forget_notice(sending: asyncio.Future[Any]) -> None:
