@@ -8,12 +8,7 @@ Screenshots of the case list and a case page, at a phone's size, are written to 
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import BrowserContext, expect
 from sqlmodel import Session
 
 from handoff.activities.ledger.tables import DecisionRow
@@ -21,64 +16,10 @@ from handoff.schemas.cases import ExceptionCase
 from handoff.schemas.runs import Stage
 from handoff.workers.masking import MASK
 from handoff.workers.testkit import HandoffKit
-from tests.api.checks import ledger_reaches, open_case_in_ledger, run_state
-from tests.runtime import payloads
+from tests.api.checks import ledger_reaches, run_state
+from tests.inbox.conftest import screenshot, sign_in
 
-CHROMIUM = Path(os.environ.get("HANDOFF_TEST_CHROMIUM", "/usr/bin/chromium"))
-"""Debian's chromium package; Playwright drives it instead of a browser of its own (none is downloaded)."""
-ARTIFACTS = Path(os.environ.get("HANDOFF_TEST_ARTIFACTS", Path(__file__).parents[2] / ".handoff" / "test-artifacts"))
-"""Where the screenshots go (under `inbox/`)."""
-PHONE = {"width": 390, "height": 844}
 PARTY_OF_14 = "Parties over 12 are events, booked by a manager."
-
-
-@pytest.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    """One headless Chromium for the module's tests; each test opens its own contexts (cookie jars) in it."""
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"No Chromium at {CHROMIUM}: the inbox's browser tests drive Debian's chromium package. `make browser` "
-            "installs it (apt-get install -y chromium); or set HANDOFF_TEST_CHROMIUM to another Chromium binary.",
-            pytrace=False,
-        )
-    async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        try:
-            yield launched
-        finally:
-            await launched.close()
-
-
-@pytest.fixture
-async def phone(browser: Browser) -> AsyncIterator[BrowserContext]:
-    """A browser context the size of a phone, with its own cookies."""
-    context = await browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
-    context.set_default_timeout(10_000)
-    try:
-        yield context
-    finally:
-        await context.close()
-
-
-@pytest.fixture
-async def reservation_case(handoffs: HandoffKit) -> ExceptionCase:
-    """An open front-of-house case: a party of 14 breaks the size limit and the deposit rule."""
-    accepted = await handoffs.send("reservation.confirmed", payloads.reservation(reservation__party_size=14))
-    return await open_case_in_ledger(handoffs, accepted.workflow_id)
-
-
-async def sign_in(page: Page, url: str, token: str) -> None:
-    """Open the inbox, which asks for a token, and sign in with it."""
-    await page.goto(f"{url}/inbox")
-    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
-    await page.get_by_label("Your API token").fill(token)
-    await page.get_by_role("button", name="Sign in").click()
-
-
-def screenshot(name: str) -> Path:
-    folder = ARTIFACTS / "inbox"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder / name
 
 
 async def test_an_operator_corrects_a_case_and_the_run_is_delivered(

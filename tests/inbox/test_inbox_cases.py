@@ -21,13 +21,6 @@ from tests.runtime import payloads
 PARTY_OF_14 = "Parties over 12 are events, booked by a manager."
 
 
-@pytest.fixture
-async def reservation_case(handoffs: HandoffKit) -> ExceptionCase:
-    """An open front-of-house case: a party of 14 breaks the size limit and the deposit rule."""
-    accepted = await handoffs.send("reservation.confirmed", payloads.reservation(reservation__party_size=14))
-    return await open_case_in_ledger(handoffs, accepted.workflow_id)
-
-
 def listed(page: str) -> list[str]:
     """The case ids of a case list, top to bottom."""
     return re.findall(r'data-case="([^"]+)"', page)

@@ -22,18 +22,10 @@ from handoff.workers.inbox.session import (
 )
 from handoff.workers.inbox.session import Session as InboxSession
 from handoff.workers.testkit import HandoffKit
-from tests.api.checks import open_case_in_ledger, run_state
+from tests.api.checks import run_state
 from tests.api.conftest import bearer, serving_url
 from tests.inbox.conftest import inbox_app
 from tests.inbox.visits import csrf_of, visiting, visiting_as
-from tests.runtime import payloads
-
-
-@pytest.fixture
-async def reservation_case(handoffs: HandoffKit) -> ExceptionCase:
-    """An open front-of-house case: a party of 14 breaks the size limit and the deposit rule."""
-    accepted = await handoffs.send("reservation.confirmed", payloads.reservation(reservation__party_size=14))
-    return await open_case_in_ledger(handoffs, accepted.workflow_id)
 
 
 async def test_a_page_without_a_session_sends_the_browser_to_sign_in_and_back(

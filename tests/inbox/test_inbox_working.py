@@ -22,15 +22,7 @@ from tests.api.checks import open_case_in_ledger, run_state
 from tests.api.conftest import serving_url
 from tests.inbox.conftest import inbox_app
 from tests.inbox.visits import visiting_as
-from tests.runtime import payloads
 from tests.workflows.sample_contracts import GROUPS, ready_contract
-
-
-@pytest.fixture
-async def reservation_case(handoffs: HandoffKit) -> ExceptionCase:
-    """An open front-of-house case: a party of 14 breaks the size limit and the deposit rule."""
-    accepted = await handoffs.send("reservation.confirmed", payloads.reservation(reservation__party_size=14))
-    return await open_case_in_ledger(handoffs, accepted.workflow_id)
 
 
 @pytest.fixture

@@ -77,6 +77,17 @@ class Event:
     words: str = ""
 
 
+@dataclass(frozen=True)
+class FirstApproval:
+    """A four-eyes first approval an open case waits with, for a second operator of the group that owns it."""
+
+    case_id: str
+    operator: str
+    group: str
+    words: str
+    """As the case's history keeps it: the decision, the corrected fields' names, the reason."""
+
+
 @dataclass
 class Outcome:
     """What a refused or invalid post puts back on the page: the words, per field where they belong."""
@@ -219,6 +230,7 @@ async def render_case(request: Request, context: Ready, visitor: Visitor, case_i
             "rows": rows,
             "elsewhere": [violation for found in by_field.values() for violation in found],
             "history": _history(shown),
+            "first_approval": waiting_first_approval(detail),
             "deciding": deciding,
             "in_group": in_group,
             "holder": detail.claimed_by,
@@ -268,6 +280,19 @@ def _flat(payload: Mapping[str, Any], prefix: str = "") -> list[FormField]:
             text = "" if value is None else value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
             rows.append(FormField(path=path, text=text, widget="text"))
     return rows
+
+
+def waiting_first_approval(case: CaseDetail | None) -> FirstApproval | None:
+    """The first approval the open case waits with: its latest, unless the case escalated since (the workflow starts
+    the next group afresh)."""
+    if case is None or case.status is not CaseStatus.OPEN:
+        return None
+    for line in reversed(case.history):
+        if line.kind is CaseEventKind.ESCALATED:
+            return None
+        if line.kind is CaseEventKind.FIRST_APPROVAL:
+            return FirstApproval(case.id, line.operator or "", case.owner_group, line.text or "")
+    return None
 
 
 def _history(case: CaseDetail) -> list[Event]:

@@ -20,10 +20,10 @@ from fastapi.responses import FileResponse
 from handoff.activities.ledger.purge import purged_on
 from handoff.activities.ledger.reads import case_detail, open_cases
 from handoff.schemas.api import CaseDetail, CaseSummary, RunSummary
-from handoff.schemas.case_history import CaseEventKind
 from handoff.schemas.operators import Role
 from handoff.schemas.runs import HandoffStatus, Stage
 from handoff.workers.api.context import Ready, api_context
+from handoff.workers.inbox.case_page import waiting_first_approval
 from handoff.workers.inbox.web import INBOX_PATH, STATIC_DIRECTORY, current_visitor, message_page, page, to_sign_in
 from handoff.workers.masking import PersonalData, shown_run
 from handoff.workers.run_detail import run_detail
@@ -74,26 +74,9 @@ async def my_cases(request: Request, context: Context) -> Response:
             "chosen_handoff": handoff,
             "chosen_rule": rule,
             "decided": decided if decided is not None and decided.decision is not None else None,
-            "first_approval": _first_approval(decided),
+            "first_approval": waiting_first_approval(decided),
         },
     )
-
-
-@dataclass(frozen=True)
-class FirstApproval:
-    """A case that waits with a first approval for a second operator of its group (four eyes)."""
-
-    case_id: str
-    operator: str
-    group: str
-
-
-def _first_approval(case: CaseDetail | None) -> FirstApproval | None:
-    """The first approval the case waits with, if it is open and that is where it is."""
-    if case is None or case.decision is not None:
-        return None
-    line = next((line for line in reversed(case.history) if line.kind is CaseEventKind.FIRST_APPROVAL), None)
-    return None if line is None else FirstApproval(case.id, line.operator or "", case.owner_group)
 
 
 @dataclass(frozen=True)
