@@ -31,13 +31,13 @@ from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hashes import SHA256
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
+
+from handoff.workers.keys import derive_key
 
 ENCODING = b"binary/encrypted"
 """The `encoding` metadata of an encrypted payload (the name Temporal's encryption sample uses)."""
@@ -63,11 +63,7 @@ class PayloadKey:
     @classmethod
     def derive(cls, secret: bytes) -> PayloadKey:
         """The payload key of `secret`; the id is derived under another label, so it reveals nothing of the key."""
-        return cls(id=_hkdf(secret, _KEY_ID_INFO, 8).hex(), cipher=AESGCM(_hkdf(secret, _KEY_INFO, 32)))
-
-
-def _hkdf(secret: bytes, info: bytes, length: int) -> bytes:
-    return HKDF(algorithm=SHA256(), length=length, salt=None, info=info).derive(secret)
+        return cls(id=derive_key(secret, _KEY_ID_INFO, 8).hex(), cipher=AESGCM(derive_key(secret, _KEY_INFO, 32)))
 
 
 @dataclass(frozen=True)

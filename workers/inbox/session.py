@@ -31,6 +31,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from handoff.workers.keys import derive_key
+
 SESSION_COOKIE = "handoff_inbox"
 """The cookie holding the signed session."""
 SIGN_IN_COOKIE = "handoff_inbox_sign_in"
@@ -55,12 +57,7 @@ class InboxKeys:
 
     @classmethod
     def derive(cls, decision_key: bytes) -> InboxKeys:
-        return cls(session=_derive(decision_key, _SESSION_LABEL), csrf=_derive(decision_key, _CSRF_LABEL))
-
-
-def _derive(secret: bytes, label: bytes) -> bytes:
-    """A key for one use: HMAC-SHA256 of the label under the secret (HKDF's expand step, for a single block)."""
-    return hmac.new(secret, label + b"\x01", hashlib.sha256).digest()
+        return cls(session=derive_key(decision_key, _SESSION_LABEL), csrf=derive_key(decision_key, _CSRF_LABEL))
 
 
 @dataclass(frozen=True)
