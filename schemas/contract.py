@@ -25,7 +25,15 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_serializer,
+    field_validator,
+    model_serializer,
+)
 
 from handoff.schemas.rules import Rule
 
@@ -54,6 +62,55 @@ class Measure(StrEnum):
     """Operator decisions per run."""
 
 
+class Overlap(StrEnum):
+    """What a schedule does when it fires while its previous firing is still starting runs (Temporal's overlap
+    policy)."""
+
+    SKIP = "skip"
+    """Drop the new firing."""
+    BUFFER_ONE = "buffer-one"
+    """Keep one firing to run after the current one; drop the rest."""
+    BUFFER_ALL = "buffer-all"
+    """Run every firing, one after another."""
+    CANCEL_OTHER = "cancel-other"
+    """Cancel the current firing, then run the new one."""
+    TERMINATE_OTHER = "terminate-other"
+    """Terminate the current firing, then run the new one."""
+    ALLOW_ALL = "allow-all"
+    """Run firings side by side."""
+
+
+class Schedule(BaseModel):
+    """When a handoff starts on a clock, and where each firing's payload comes from.
+
+        Schedule(cron="0 6 * * *", source="closed_orders")              # every day at 06:00 UTC
+        Schedule(every=timedelta(minutes=15), source="open_tickets", overlap=Overlap.BUFFER_ONE)
+
+    Each firing calls the app's function `source` (`@app.scheduled("closed_orders")`, given the firing's scheduled
+    time) and starts the handoff with the payload it returns (or one run per payload, for a list), checked as any
+    event's payload is. The model takes what is written; the readiness gate says what is wrong with it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    cron: str | None = Field(default=None, description="A cron expression (five fields, UTC), or @daily, @hourly...")
+    every: timedelta | None = Field(default=None, description="An interval, instead of `cron`.")
+    source: str | None = Field(default=None, description="The registered function each firing takes its payload from.")
+    overlap: Overlap = Field(default=Overlap.SKIP, description="What a firing does while the previous one still runs.")
+    catchup_window: timedelta = Field(
+        default=timedelta(minutes=10),
+        description="How late a firing may still run after Temporal (or every worker) was down; older ones are dropped.",
+    )
+
+    @model_serializer(mode="wrap")
+    def _cron_only_as_written(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A schedule that says only its cron serializes as the bare string it was once written as, so contracts
+        # written that way keep their content hash (and their lock).
+        if self.cron is not None and self == Schedule(cron=self.cron):
+            return self.cron
+        return handler(self)
+
+
 MAX_DEDUPE_KEY_LENGTH = 200
 """The longest dedupe key the edge takes: the workflow id `<handoff>/<key>` must stay well inside Temporal's limits."""
 
@@ -68,7 +125,20 @@ class Trigger(BaseModel):
     dedupe_key: str | None = Field(
         default=None, description="Field path whose value makes an event unique; a repeat finds the same run."
     )
-    schedule: str | None = Field(default=None, description="A cron expression, for handoffs started on a clock.")
+    schedule: Schedule | None = Field(
+        default=None,
+        description=(
+            "Start the handoff on a clock too: a Temporal Schedule (`handoff schedules sync`) whose each firing starts "
+            "a run with the payload a registered function returns. A bare cron string still reads as "
+            "`Schedule(cron=...)`."
+        ),
+    )
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _cron_string_is_a_schedule(cls, value: Any) -> Any:
+        # The contract language once took a bare cron string here; such contracts still load.
+        return Schedule(cron=value) if isinstance(value, str) else value
 
     @field_serializer("payload")
     def _serialize_payload(self, payload: type[BaseModel]) -> dict[str, Any]:

@@ -40,6 +40,10 @@ class FindingKind(StrEnum):
     """A synced field whose values the target's field cannot take: a text into a number."""
     TARGET_FIELD_UNBOUNDED = "target-field-unbounded"
     """A synced field that can hold more than the target's field (longer, larger) with no rule to stop it first."""
+    MALFORMED_SCHEDULE = "malformed-schedule"
+    """A trigger's schedule Temporal could not run: no clock or two, a cron it cannot read, no source named."""
+    UNKNOWN_SCHEDULE_SOURCE = "unknown-schedule-source"
+    """A schedule takes its payloads from a function the app does not register (`@app.scheduled`)."""
     CHANGED_SINCE_LOCKED = "changed-since-locked"
     """The contract's content differs from the same version in the app's lock file: a change needs a new version."""
 
@@ -100,6 +104,8 @@ class Registries(BaseModel):
     """Systems with an adapter, which deliveries can write to (`app.system`)."""
     transforms: frozenset[str] = frozenset()
     """Conversions a `SyncTarget` may apply to a field (`@app.transform`)."""
+    scheduled: frozenset[str] = frozenset()
+    """Functions a `Schedule` may take its payloads from (`@app.scheduled`)."""
     accepts: dict[str, dict[str, TargetField]] = Field(default_factory=dict)
     """System -> the fields its adapter declares it accepts (`adapter.accepts`), for adapters that declare them."""
 

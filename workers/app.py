@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -74,6 +75,7 @@ class Handoffs:
         self._adapters: dict[str, SystemAdapter] = {}
         self._lookups: dict[str, Callable[[Any], Any]] = {}
         self._transforms: dict[str, Callable[[Any], Any]] = {}
+        self._scheduled: dict[str, Callable[[Any], Any]] = {}
         self._notifiers: dict[str, Notifier] = {}
         self.add(*contracts)
 
@@ -134,6 +136,11 @@ class Handoffs:
         """Register a conversion a `SyncTarget` may apply to a field: `fn(value) -> value`, sync or async."""
         return self._registrar(self._transforms, name)
 
+    def scheduled(self, name: str) -> Callable[[F], F]:
+        """Register what a contract's `Schedule(source=name)` starts runs with: `fn(fired_at) -> payload` (or a list
+        of payloads, one run each), sync or async; `fired_at` is the firing's scheduled time (UTC)."""
+        return self._registrar(self._scheduled, name)
+
     @staticmethod
     def _registrar(into: dict[str, Callable[[Any], Any]], name: str) -> Callable[[F], F]:
         if name in into:
@@ -171,6 +178,7 @@ class Handoffs:
             sources=frozenset(self._sources),
             targets=frozenset(self._adapters),
             transforms=frozenset(self._transforms),
+            scheduled=frozenset(self._scheduled),
             accepts={
                 name: dict(accepts)
                 for name, adapter in self._adapters.items()
@@ -215,6 +223,17 @@ class Handoffs:
         except KeyError:
             raise UnknownName(f"the app registers no transform named {name!r}{_known(self._transforms)}") from None
         return await call(transform, value)
+
+    async def scheduled_payloads(self, name: str, fired_at: datetime) -> list[Any]:
+        """What the scheduled function `name` returns for the firing at `fired_at`, as a list of payloads."""
+        try:
+            source = self._scheduled[name]
+        except KeyError:
+            raise UnknownName(
+                f"the app registers no scheduled function named {name!r}{_known(self._scheduled)}"
+            ) from None
+        payloads = await call(source, fired_at)
+        return list(payloads) if isinstance(payloads, list | tuple) else [payloads]
 
     def plugin(
         self, *, ledger: Engine | str | None = None, decision_key: bytes | None = None, pause_after_write: float = 0.0

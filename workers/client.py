@@ -1,8 +1,9 @@
 """The one Temporal client factory: the worker, the CLI, the API and the tests all connect through `connect`.
 
 It sets Handoff's data converter (every payload is a pydantic model, encrypted with the key derived from the decision
-key: `handoff.workers.codec`), TLS or an API key for Temporal Cloud, and the process's runtime (which carries the
-Prometheus metrics endpoint, when one is configured).
+key: `handoff.workers.codec`), TLS or an API key for Temporal Cloud, the process's runtime (which carries the
+Prometheus metrics endpoint, when one is configured) and, when tracing is on, the process's tracing interceptor
+(`handoff.workers.tracing`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from handoff.workers.codec import Keyring, handoff_data_converter
 from handoff.workers.decisions import decision_key
 from handoff.workers.settings import Settings
+from handoff.workers.tracing import tracing_for
 
 _runtime: Runtime | None = None
 
@@ -56,6 +58,7 @@ async def connect(settings: Settings) -> Client:
     The payload key is taken when a payload first needs it, not here: a command that reads only the ledger or lists
     runs works on a host without the decision key, and says what to set once it meets an encrypted payload.
     """
+    tracing = tracing_for(settings)
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.namespace,
@@ -63,6 +66,7 @@ async def connect(settings: Settings) -> Client:
         tls=tls_for(settings),
         api_key=settings.api_key,
         runtime=runtime_for(settings),
+        interceptors=[tracing.interceptor] if tracing else [],
     )
 
 

@@ -1,7 +1,8 @@
 """structlog set-up, once per process: console lines in development, JSON lines in production.
 
 Library code logs through `structlog.get_logger()` and binds handoff, run and case ids; this module decides how
-those events are rendered.
+those events are rendered. When tracing is on (`handoff.workers.tracing`), each event logged inside a span carries
+its `trace_id` and `span_id`, so a log search and the trace back-end lead to each other.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import logging
 import sys
 
 import structlog
+from structlog.types import EventDict, WrappedLogger
+
+from handoff.workers.tracing import current_trace_ids
 
 
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
@@ -30,6 +34,7 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_ids,
     ]
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -50,3 +55,10 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def add_trace_ids(_logger: WrappedLogger, _method: str, event: EventDict) -> EventDict:
+    """The current span's `trace_id` and `span_id`, when there is one (never when tracing is off)."""
+    for key, value in current_trace_ids().items():
+        event.setdefault(key, value)
+    return event

@@ -11,6 +11,10 @@ workflow, and converts with that key whatever converter its client has: what a H
 history is always encrypted, even when the client it was given has no codec (such a client can still start runs; reading
 their results needs the key, e.g. `Client.connect(..., plugins=[app.plugin()])`). A Replayer built with it decrypts with
 the key but encrypts nothing, so replaying histories written before the codec needs no key at all.
+
+When tracing is on (`HANDOFF_OTLP_ENDPOINT`, `handoff.workers.tracing`), the plugin adds the process's one tracing
+interceptor to the clients and workers it configures (a worker whose client has it already uses the client's), so a
+run started from a traced request joins its trace, and flushes the spans when a worker stops.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
-from temporalio.client import WorkflowHistory
+from temporalio.client import ClientConfig, WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.plugin import SimplePlugin
 from temporalio.worker import Replayer, ReplayerConfig, WorkerConfig, WorkflowReplayResult
@@ -31,6 +35,7 @@ from handoff.activities.delivery import DeliveryActivities
 from handoff.activities.ledger.activities import LedgerActivities
 from handoff.activities.ledger.database import create_schema, make_engine
 from handoff.activities.notifications import NotificationActivities
+from handoff.activities.schedules import ScheduleActivities
 from handoff.activities.validation import ValidationActivities
 from handoff.schemas.contract import HandoffContract
 from handoff.workers.client import with_data_converter
@@ -38,9 +43,12 @@ from handoff.workers.codec import Keyring, handoff_data_converter
 from handoff.workers.decisions import decision_key
 from handoff.workers.interceptors import LoggingContextInterceptor
 from handoff.workers.notifiers import case_link, public_url
+from handoff.workers.schedules import starter
 from handoff.workers.settings import load_settings
+from handoff.workers.tracing import Tracing, tracing_for
 from handoff.workflows.handoff import HandoffWorkflow
 from handoff.workflows.registered import forget, register
+from handoff.workflows.schedules import ScheduleWorkflow
 
 if TYPE_CHECKING:
     from handoff.workers.app import Handoffs
@@ -71,12 +79,16 @@ class HandoffPlugin(SimplePlugin):
         self._authorisation = AuthorisationActivities(self._ledger)
         # Registered even when the app notifies nobody: every run starts the activity (it then sends nothing).
         notifications = NotificationActivities(app, self._ledger, link=self._case_link)
+        # A schedule's firing starts its runs through the same edge as an event (`handoff.workers.schedules`).
+        schedules = ScheduleActivities(starter(app))
         self._public_url: str | None = None
+        self._tracing: Tracing | None = None
+        self._tracing_read = False
         super().__init__(
             "handoff",
             data_converter=self._data_converter,
             interceptors=[LoggingContextInterceptor()],
-            workflows=[HandoffWorkflow],
+            workflows=[HandoffWorkflow, ScheduleWorkflow],
             activities=[
                 recorder.record_stage_change,
                 recorder.record_escalation,
@@ -86,14 +98,24 @@ class HandoffPlugin(SimplePlugin):
                 delivery.deliver,
                 self._authorisation.verify_decision,
                 notifications.notify_owners,
+                schedules.fire_schedule,
             ],
-            run_context=self._ledger_open,
+            run_context=self._running,
         )
+
+    def configure_client(self, config: ClientConfig) -> ClientConfig:
+        """Handoff's converter; the tracing interceptor when tracing is on, once even if the client had it."""
+        self._read_tracing()
+        config = super().configure_client(config)
+        interceptors = config.get("interceptors") or []
+        config["interceptors"] = [i for n, i in enumerate(interceptors) if not any(i is j for j in interceptors[:n])]
+        return config
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
         """Refuse an app that is not ready or a missing decision key; convert and encrypt with the decision key's
         payload key, whatever the client's converter; register the contracts."""
         self._app.raise_unless_ready()
+        self._read_tracing()
         key = self._key()
         self._authorisation.use_key(key)
         client = config.get("client")
@@ -122,6 +144,16 @@ class HandoffPlugin(SimplePlugin):
         if self._public_url is None:
             self._public_url = public_url(load_settings())
         return case_link(self._public_url, case_id)
+
+    def _read_tracing(self) -> None:
+        """Add the process's tracing interceptor, when tracing is on: read when the plugin first configures a client
+        or worker (like the decision key), not when it is made."""
+        if self._tracing_read:
+            return
+        self._tracing_read = True
+        self._tracing = tracing_for(load_settings())
+        if self._tracing is not None:
+            self.interceptors = [*(self.interceptors or []), self._tracing.interceptor]
 
     def _keyring(self) -> Keyring:
         return Keyring.of(self._key())
@@ -154,6 +186,16 @@ class HandoffPlugin(SimplePlugin):
         for contract in contracts:
             register(contract, task_queue)
         return contracts
+
+    @asynccontextmanager
+    async def _running(self) -> AsyncIterator[None]:
+        async with self._ledger_open():
+            try:
+                yield
+            finally:
+                if self._tracing is not None:
+                    # A worker process leaves by `os._exit`, which runs no exit handler: export what is batched now.
+                    await asyncio.to_thread(self._tracing.flush)
 
     @asynccontextmanager
     async def _ledger_open(self) -> AsyncIterator[None]:

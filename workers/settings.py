@@ -86,6 +86,20 @@ class Settings(BaseSettings):
         default=30, ge=0, description="On SIGTERM, how long in-flight activities may finish."
     )
     metrics_port: int | None = Field(default=None, description="Serve Prometheus metrics on this port (0.0.0.0).")
+    otlp_endpoint: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^/\s]+(/\S*)?$",
+        description="Send OpenTelemetry traces over OTLP/HTTP to this URL, e.g. `http://collector:4318/v1/traces`: "
+        "one trace from the API's `POST /events/<event>` through the run's workflow to each of its activities. The "
+        "exporter's own `OTEL_EXPORTER_OTLP_*` variables (headers, timeout, certificate) apply. Needs `pip install "
+        "'temporal-handoff[tracing]'`. Unset: no tracing, and OpenTelemetry is not imported.",
+    )
+    service_name: str = Field(
+        default="handoff",
+        min_length=1,
+        description="The `service.name` of this process's traces, when HANDOFF_OTLP_ENDPOINT is set (e.g. "
+        "handoff-api and handoff-worker, to tell processes apart).",
+    )
     delivery_pause_seconds: float = Field(
         default=0, ge=0, description="Tests only: pause between a delivery's write and its acknowledgement."
     )
@@ -146,6 +160,12 @@ class Settings(BaseSettings):
             except ValueError as error:
                 raise ValueError(f"HANDOFF_RETENTION: {error}") from None
         return value
+
+    @field_validator("otlp_endpoint", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        # `HANDOFF_OTLP_ENDPOINT=` (as a compose file passes an unset variable on) means no tracing, not a bad URL.
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("decision_key")
     @classmethod

@@ -17,6 +17,7 @@ from handoff.schemas.contract import (
     ExceptionPolicy,
     Gain,
     Measure,
+    Schedule,
     Sync,
     SyncTarget,
     Trigger,
@@ -442,7 +443,16 @@ def test_every_message_names_its_contract_and_subject() -> None:
         source_of_truth={"booking": "bookings", "guest": "crm"},
         sync=Sync(targets=(SyncTarget(system="bookings", fields=("booking.id",), transforms={"booking.id": "nope"}),)),
     )
-    catalog = Catalog(contracts=(broken, ready_contract(name="other"), bare, unregistered))
+    scheduled = ready_contract(  # a cron Temporal cannot read, from a function nobody registered
+        name="scheduled",
+        trigger=Trigger(
+            event="booking.confirmed",
+            payload=BookingConfirmed,
+            dedupe_key="booking.id",
+            schedule=Schedule(cron="61 * * * *", source="nope"),
+        ),
+    )
+    catalog = Catalog(contracts=(broken, ready_contract(name="other"), bare, unregistered, scheduled))
 
     readiness = check_catalog(
         catalog,

@@ -4,6 +4,10 @@ Every route needs an API token of a role it serves (`auth`), but `GET /healthz` 
 
 `create_app(settings, app)` serves a user's app: it connects to Temporal and opens the ledger when it starts; tests and embedding code pass
 their own `client` and `ledger` instead (the app then leaves them open when it stops).
+
+When tracing is on (`HANDOFF_OTLP_ENDPOINT`, `handoff.workers.tracing`), every request gets a server span, and the
+client `connect` makes carries the tracing interceptor, so a run an event starts joins the request's trace. A `client`
+passed in is used as it is: build it with `connect` (or the app's plugin) for its starts to be traced too.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from handoff.workers.api.throttle import FailedCredentials
 from handoff.workers.app import Handoffs
 from handoff.workers.client import connect
 from handoff.workers.settings import Settings
+from handoff.workers.tracing import tracing_for
 from handoff.workers.worker import open_ledger
 
 log = structlog.get_logger(__name__)
@@ -38,6 +43,7 @@ def create_app(
     """The Handoff API for `app`; connects to Temporal and opens the ledger on startup unless given."""
     failures = FailedCredentials(settings.auth_failure_limit, settings.auth_failure_window_seconds)
     context = ApiContext(settings=settings, app=app, failures=failures, client=client, ledger=ledger)
+    tracing = tracing_for(settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -52,6 +58,8 @@ def create_app(
         finally:
             if owns_ledger and context.ledger is not None:
                 context.ledger.dispose()
+            if tracing is not None:
+                await asyncio.to_thread(tracing.flush)  # the CLI leaves by `os._exit`: no exit handler exports
             log.info("api.stopped")
 
     api = FastAPI(
@@ -78,4 +86,6 @@ def create_app(
         api.include_router(module.router)
     api.include_router(inbox.router)  # the operators' inbox at /inbox: HTML pages behind a session cookie
     install_openapi(api)
+    if tracing is not None:
+        tracing.instrument(api)
     return api

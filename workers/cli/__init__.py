@@ -19,9 +19,11 @@ from handoff.workers.cli import (  # noqa: F401  (each registers its commands)
     purge,
     replay_check,
     runtime,
+    schedules,
     sources,
 )
 from handoff.workers.cli.app import app
+from handoff.workers.tracing import stop_tracing
 
 
 def main() -> None:
@@ -36,6 +38,7 @@ def main() -> None:
         app()
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+    stop_tracing()  # os._exit skips the exporter's own exit handler: send the command's spans now (none when off)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -1,4 +1,5 @@
-"""Names that must exist outside the contract, in the app that runs it: look-ups, systems and transforms.
+"""Names that must exist outside the contract, in the app that runs it: look-ups, systems, transforms, and the
+function a schedule takes its payloads from (with the schedule's own checks, `readiness.schedules`).
 
 A `Lookup` naming a check the app does not register would fail at run time; a source of truth naming a system the
 app does not know is a typo; a sync target without an adapter could never be written to; a transform nobody
@@ -14,6 +15,7 @@ from handoff.schemas.contract import HandoffContract
 from handoff.schemas.findings import Finding, FindingKind, Registries
 from handoff.schemas.rule_tree import every_rule
 from handoff.schemas.rules import Lookup
+from handoff.workflows.readiness.schedules import malformed_schedule
 
 
 def registry_findings(contract: HandoffContract, registries: Registries) -> list[Finding]:
@@ -23,6 +25,8 @@ def registry_findings(contract: HandoffContract, registries: Registries) -> list
         *unknown_systems(contract, registries.systems),
         *targets_without_adapter(contract, registries),
         *unknown_transforms(contract, registries.transforms),
+        *malformed_schedule(contract),
+        *unknown_schedule_source(contract, registries.scheduled),
     ]
 
 
@@ -107,6 +111,26 @@ def unknown_transforms(contract: HandoffContract, known_transforms: frozenset[st
         for target in targets
         for path, name in target.transforms.items()
         if name not in known_transforms
+    ]
+
+
+def unknown_schedule_source(contract: HandoffContract, known_sources: frozenset[str]) -> list[Finding]:
+    """A finding when the trigger's schedule takes its payloads from a function the app does not register."""
+    schedule = contract.trigger.schedule if contract.trigger is not None else None
+    source = schedule.source if schedule is not None else None
+    if not source or source in known_sources:
+        return []
+    return [
+        Finding(
+            kind=FindingKind.UNKNOWN_SCHEDULE_SOURCE,
+            contract=contract.name,
+            subject=f"schedule / {source}",
+            message=(
+                f"{contract.name}: the schedule takes its payloads from '{source}', which the app does not register"
+                f"{_did_you_mean(source, known_sources)}, so every firing would fail. Fix the name, or register the "
+                f"function: @app.scheduled({source!r})."
+            ),
+        )
     ]
 
 
