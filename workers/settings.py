@@ -14,7 +14,12 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from handoff.schemas.diagnosis import Thresholds
+
 MIN_DECISION_KEY_LENGTH = 32
+
+_THRESHOLDS = Thresholds()
+"""The diagnosis's own defaults: the `HANDOFF_DIAGNOSE_*` settings start from them, so the two never disagree."""
 
 _SPAN = re.compile(r"\s*(\d+)\s*([dhm])\s*")
 _SPAN_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
@@ -140,6 +145,42 @@ class Settings(BaseSettings):
         description="Secret the API and CLI attest each decision with and workers check it with: the same value "
         "(32 characters or more) for every Handoff process. Required with a shared ledger (not SQLite); unset, a key "
         "made once in <home>/decision.key (mode 0600) serves the processes of one machine.",
+    )
+
+    # Diagnosis (`handoff diagnose`): when a share in the ledger becomes a warning sign
+    diagnose_min_cases: int = Field(
+        default=_THRESHOLDS.min_cases,
+        ge=1,
+        description="The fewest cases a share is taken over before `handoff diagnose` judges it.",
+    )
+    diagnose_override_share: float = Field(
+        default=_THRESHOLDS.override_share,
+        gt=0,
+        le=1,
+        description="A rule approved as is in this share of its decided cases is overridden.",
+    )
+    diagnose_timeout_share: float = Field(
+        default=_THRESHOLDS.timeout_share,
+        gt=0,
+        le=1,
+        description="This share of decided cases ending by timeout means nobody decides.",
+    )
+    diagnose_escalation_share: float = Field(
+        default=_THRESHOLDS.escalation_share,
+        gt=0,
+        le=1,
+        description="This share of operator-decided cases escalated first means missed SLAs.",
+    )
+    diagnose_short_reason_words: int = Field(
+        default=_THRESHOLDS.short_reason_words,
+        ge=1,
+        description="A decision's reason with fewer words than this says too little.",
+    )
+    diagnose_short_reason_share: float = Field(
+        default=_THRESHOLDS.short_reason_share,
+        gt=0,
+        le=1,
+        description="This share of decisions with short reasons means terse reasons.",
     )
 
     # Logging

@@ -11,6 +11,7 @@ from handoff.workers.cli import (  # noqa: F401  (each registers its commands)
     cases,
     check,
     claims,
+    diagnose,
     lock,
     login,
     migrate,
