@@ -69,8 +69,9 @@ class DecisionAccepted(BaseModel):
 class BareActivities:
     """The three activities of the bare reservation-to-pos, over the same ledger and restaurant systems as Handoff."""
 
-    def __init__(self, ledger: Engine, systems: RestaurantSystems) -> None:
+    def __init__(self, ledger: Engine, systems: RestaurantSystems, *, handoff: str = "bare-reservation-to-pos") -> None:
         self._ledger = ledger
+        self._handoff = handoff  # the name deliveries are recorded under (bench/best.py has its own)
         # The adapter and the look-up the restaurant's app registers with Handoff, called directly.
         self._pos = systems.adapter("pos")
         self._table_exists = systems.look_up("pos.table_exists")
@@ -93,7 +94,7 @@ class BareActivities:
             system="pos", record_key=request.workflow_id, fields=request.fields, delivered_at=datetime.now(UTC)
         )
         recorded = await asyncio.to_thread(
-            writes.record_delivery, self._ledger, request.workflow_id, "bare-reservation-to-pos", delivery
+            writes.record_delivery, self._ledger, request.workflow_id, self._handoff, delivery
         )
         return PosDeliveryResult(delivery=recorded)
 

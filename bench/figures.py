@@ -86,19 +86,29 @@ def percentile(values: Sequence[float], q: float) -> float:
 
 @dataclass
 class Goal:
-    """One figure beside its goal."""
+    """One figure beside its goal; `met` is None when this run cannot measure it (`measured` says why)."""
 
     figure: str
     measured: str
     goal: str
-    met: bool
+    met: bool | None
 
     def as_dict(self) -> dict[str, Any]:
         return {"figure": self.figure, "measured": self.measured, "goal": self.goal, "met": self.met}
 
+    @property
+    def status(self) -> str:
+        return status(self.met)
+
+
+def status(met: bool | None) -> str:
+    return "not measured" if met is None else "met" if met else "NOT MET"
+
 
 def verdict(goals: Sequence[Goal]) -> str:
-    return "met" if all(g.met for g in goals) else "NOT MET"
+    """`met` when every goal measured here is met, `NOT MET` otherwise, `not measured` when none was measured."""
+    measured = [g.met for g in goals if g.met is not None]
+    return "not measured" if not measured else "met" if all(measured) else "NOT MET"
 
 
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
@@ -130,7 +140,7 @@ def _cell(value: Any) -> str:
 def print_goals(goals: Sequence[Goal]) -> None:
     print_table(
         ["figure", "measured", "goal", "met?"],
-        [[g.figure, g.measured, g.goal, "met" if g.met else "NOT MET"] for g in goals],
+        [[g.figure, g.measured, g.goal, g.status] for g in goals],
         title="Goals",
     )
 

@@ -1,5 +1,5 @@
-"""What every benchmark runs on: the embedded server, the two flavours (Handoff and bare) with their workers, in
-this process or in their own, the scripted operator, payloads, and the script's shell.
+"""What every benchmark runs on: the embedded server, the three flavours (Handoff, samples-style bare, best
+hand-written) with their workers, in this process or in their own, the scripted operator, payloads, and the script's shell.
 
 Each script is `python bench/<name>.py [--n N]`: it prints its tables, then one summary line last, writes
 bench/results/<name>.json (see `figures`) and leaves with `os._exit` after a clean shutdown (the SDK can abort at
@@ -35,6 +35,8 @@ from handoff.activities.authorisation import attest
 from handoff.activities.ledger.operators import DuplicateOperator, add_operator
 from handoff.schemas.cases import DecisionRequest
 from handoff.schemas.contract import DecisionKind
+from handoff.workers.client import with_data_converter
+from handoff.workers.codec import Keyring, handoff_data_converter
 from handoff.workers.decisions import decision_key
 from handoff.workers.logs import configure_logging
 from handoff.workers.server import temporal_binary
@@ -142,7 +144,7 @@ def approval(case_id: str) -> DecisionRequest:
     )
 
 
-# -- the two flavours ------------------------------------------------------------------------------------------------
+# -- the flavours -----------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -178,9 +180,34 @@ async def _start_bare(client: Client, settings: Settings, payload: dict[str, Any
     return await start_reservation(client, payload, task_queue=settings.task_queue, sla_scale=settings.sla_scale)
 
 
+def _build_best(client: Client, settings: Settings, ledger: Engine, app: RestaurantApp) -> Worker:
+    from best_worker import build_best_worker
+
+    return build_best_worker(client, settings, ledger=ledger, systems=app.systems)
+
+
+async def _start_best(client: Client, settings: Settings, payload: dict[str, Any]) -> str:
+    from best import start_best
+
+    return await start_best(client, payload, task_queue=settings.task_queue, sla_scale=settings.sla_scale)
+
+
 HANDOFF = Flavour("handoff", _build_handoff, _start_handoff, (str(Path(sys.executable).parent / "handoff"), "worker"))
 BARE = Flavour("bare", _build_bare, _start_bare, (sys.executable, str(BENCH / "bare_worker.py")))
-FLAVOURS = (HANDOFF, BARE)
+BEST = Flavour("best", _build_best, _start_best, (sys.executable, str(BENCH / "best_worker.py")))
+FLAVOURS = (HANDOFF, BARE, BEST)
+
+
+def client_for(flavour: Flavour, client: Client, settings: Settings) -> Client:
+    """The client the bench talks to a flavour's runs with. Handoff's worker encrypts what it writes to the history
+    (results, update results: `workers/plugin.py`) with the key derived from the settings' decision key, so the bench
+    reads Handoff's runs as Handoff's own client does (`workers.client.connect`): its converter over the server's
+    plain pydantic one. bare and best use the plain pydantic client, as a hand-written app does."""
+    if flavour is not HANDOFF:
+        return client
+    return with_data_converter(
+        client, handoff_data_converter(Keyring.of(decision_key(settings)), client.data_converter)
+    )
 
 
 def selected(names: str) -> tuple[Flavour, ...]:
@@ -188,12 +215,12 @@ def selected(names: str) -> tuple[Flavour, ...]:
     wanted = {name.strip() for name in names.split(",")}
     unknown = wanted - {f.name for f in FLAVOURS}
     if unknown:
-        raise SystemExit(f"unknown flavour(s) {', '.join(sorted(unknown))}: choose from handoff, bare")
+        raise SystemExit(f"unknown flavour(s) {', '.join(sorted(unknown))}: choose from handoff, bare, best")
     return tuple(f for f in FLAVOURS if f.name in wanted)
 
 
 def bench_settings(directory: Path, flavour: Flavour, **overrides: Any) -> Settings:
-    """The same worker settings for both flavours, Handoff's defaults (concurrency, workflow cache, shutdown); only
+    """The same worker settings for every flavour, Handoff's defaults (concurrency, workflow cache, shutdown); only
     the task queue and the files differ."""
     values: dict[str, Any] = {
         "home": directory,
@@ -236,7 +263,7 @@ class Running:
         return await self.flavour.start(self.client, self.settings, payload)
 
     async def decide(self, workflow_id: str, case_id: str) -> None:
-        """Approve the case with the `decide` update (both flavours name it so and take a `DecisionRequest`)."""
+        """Approve the case with the `decide` update (every flavour names it so and takes a `DecisionRequest`)."""
         await decide(self.client, workflow_id, case_id, decision_key(self.settings))
 
     async def result(self, workflow_id: str) -> None:
@@ -247,7 +274,7 @@ class Running:
 
 
 async def decide(client: Client, workflow_id: str, case_id: str, key: bytes) -> None:
-    """Approve a case through the `decide` update, attested as Handoff's edge does (bare ignores the attestation;
+    """Approve a case through the `decide` update, attested as Handoff's edge does (bare and best ignore it;
     Handoff verifies it and the operator's groups in the ledger); returns once the workflow has it in the ledger."""
     await client.get_workflow_handle(workflow_id).execute_update("decide", attest(approval(case_id), key))
 
@@ -269,7 +296,7 @@ async def running(flavour: Flavour, client: Client, directory: Path, **overrides
     try:
         app.systems.prepare()  # tables and reference data before the first run, for both flavours: not timed
         async with flavour.build(client, settings, ledger, app):
-            yield Running(flavour, client, settings, ledger)
+            yield Running(flavour, client_for(flavour, client, settings), settings, ledger)
     finally:
         ledger.dispose()
         app.systems.dispose()

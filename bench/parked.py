@@ -8,7 +8,8 @@ scaled so that none passes), start `--n` runs that each open a case, wait until 
 read the worker's VmRSS from /proc/<pid>/status. Then restart it: SIGTERM (graceful), a new worker process, approve
 every case through the update (50 at a time), and time from the first decision until the ledger has every run
 delivered. The new worker's cache is empty, so every run is replayed from its history first.
-Goal: Handoff's worker under 500 MB resident.
+Goals (bench/goals.py), judged at 10,000 parked only: Handoff's resident memory at most bare's at the same cache
+size, parking and resuming at least 1.2 x bare's rate; at any size: the worker polling within 1.5 s of its start.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from handoff.activities.ledger.database import make_engine
 from handoff.workers.decisions import decision_key
 from handoff.workers.settings import Settings
 
-from figures import Clock, Goal, peak_rss_mb, print_goals, print_table, rss_mb, verdict, write_results
+from figures import Clock, peak_rss_mb, print_goals, print_table, rss_mb, verdict, write_results
+from goals import parked_goals
 from harness import (
-    HANDOFF,
     Flavour,
     WorkerProcess,
     add_the_operator,
@@ -35,6 +36,7 @@ from harness import (
     bench_server,
     bench_settings,
     bounded,
+    client_for,
     decide,
     ledger_count,
     ledger_open_cases,
@@ -45,7 +47,6 @@ from harness import (
     worker_environment,
 )
 
-GOAL_MB = 500
 GOAL_RUNS = 10_000
 OPEN = "cases WHERE status = 'open'"
 CONCURRENCY = 50
@@ -122,7 +123,8 @@ async def measure(flavour: Flavour, client: Client, directory: Path, n: int, max
         cases = await asyncio.to_thread(ledger_open_cases, ledger)
         clock = Clock()
         key = decision_key(settings)
-        await bounded((decide(client, workflow_id, case_id, key) for case_id, workflow_id in cases), CONCURRENCY)
+        deciding = client_for(flavour, client, settings)
+        await bounded((decide(deciding, workflow_id, case_id, key) for case_id, workflow_id in cases), CONCURRENCY)
         await wait_until(
             "resuming", lambda: ledger_count(ledger, "runs WHERE stage = 'delivered'") >= n, worker, timeout
         )
@@ -138,31 +140,17 @@ async def measure(flavour: Flavour, client: Client, directory: Path, n: int, max
     return figures
 
 
-def memory_goal(figures: dict[str, dict[str, Any]], n: int, max_cached: int) -> Goal:
-    """Handoff's worker under 500 MB with 10,000 parked. Below 10,000 runs (`make bench`) the goal is judged on a
-    projection, and says so: the growth per cached run (from 10% parked to all parked, which leaves out the one-off
-    allocations of the first runs) times the runs still to be cached: a parked run stays resident only while it is in
-    the worker's cache (`max_cached_workflows`); beyond it, runs are evicted and replayed when they resume."""
-
-    def at_goal_size(name: str) -> float:
-        f = figures[name]
-        cached_at_goal = min(GOAL_RUNS, max_cached)
-        if n >= cached_at_goal:  # the cache is as full as it will be with 10,000 parked
-            return float(f["parked_rss_mb"])
-        per_run = (f["parked_rss_mb"] - f["warm_parked_rss_mb"]) / (n - warm_runs(n))
-        return float(f["parked_rss_mb"] + per_run * (cached_at_goal - n))
-
-    handoff = figures[HANDOFF.name]
-    peak = max(handoff["parked_peak_rss_mb"], handoff["resumed_peak_rss_mb"])
-    if n >= GOAL_RUNS:
-        bare = f", bare {figures['bare']['parked_rss_mb']:,.0f} MB" if "bare" in figures else ""
-        measured, met = f"{handoff['parked_rss_mb']:,.0f} MB (peak {peak:,.0f}){bare}", peak < GOAL_MB
-    else:
-        projected = at_goal_size(HANDOFF.name)
-        bare = f", bare ~{at_goal_size('bare'):,.0f} MB" if "bare" in figures else ""
-        measured = f"{handoff['parked_rss_mb']:,.0f} MB at {n:,} -> ~{projected:,.0f} MB at {GOAL_RUNS:,}{bare}"
-        met = projected < GOAL_MB
-    return Goal(figure=f"worker resident, {GOAL_RUNS:,} parked", measured=measured, goal=f"< {GOAL_MB} MB", met=met)
+def projected_mb(figures: dict[str, dict[str, Any]], name: str, n: int, max_cached: int) -> float:
+    """Resident memory projected to 10,000 parked, for a run below that size: the growth per cached run (from 10%
+    parked to all parked, which leaves out the one-off allocations of the first runs) times the runs still to be
+    cached: a parked run stays resident only while it is in the worker's cache (`max_cached_workflows`); beyond it,
+    runs are evicted and replayed when they resume. Shown beside the goals, not judged: see bench/goals.py."""
+    f = figures[name]
+    cached_at_goal = min(GOAL_RUNS, max_cached)
+    if n >= cached_at_goal:  # the cache is as full as it will be with 10,000 parked
+        return float(f["parked_rss_mb"])
+    per_run = (f["parked_rss_mb"] - f["warm_parked_rss_mb"]) / (n - warm_runs(n))
+    return float(f["parked_rss_mb"] + per_run * (cached_at_goal - n))
 
 
 async def run(args: Any) -> bool:
@@ -178,18 +166,22 @@ async def run(args: Any) -> bool:
         [[label, *(figures[name][key] for name in figures)] for key, label in ROWS.items()],
         title=f"{args.n:,} runs parked on an open case (workflow cache {args.max_cached:,})",
     )
-    goals = []
-    if HANDOFF.name in figures:
-        goals.append(memory_goal(figures, args.n, args.max_cached))
-        print_goals(goals)
     parameters = {"n": args.n, "flavours": list(figures), "max_cached_workflows": args.max_cached}
-    write_results("parked", {"parameters": parameters, "figures": figures}, goals)
+    data: dict[str, Any] = {"parameters": parameters, "figures": figures}
+    if args.n < GOAL_RUNS:
+        data["projected_rss_mb_at_10000"] = {
+            name: projected_mb(figures, name, args.n, args.max_cached) for name in figures
+        }
+        shown = ", ".join(f"{name} ~{mb:,.0f} MB" for name, mb in data["projected_rss_mb_at_10000"].items())
+        print(f"\nprojected to {GOAL_RUNS:,} parked (cache {args.max_cached:,}), not a measurement: {shown}")
+    goals = parked_goals(data)
+    print_goals(goals)
+    write_results("parked", data, goals)
     summary = "; ".join(
         f"{name} {f['parked_rss_mb']:.0f} MB parked, resumed in {f['resume_seconds']:.1f}s"
         for name, f in figures.items()
     )
-    goal = f" (goal < {GOAL_MB} MB: {verdict(goals)})" if goals else ""
-    print(f"parked: {args.n:,} runs: {summary}{goal}")
+    print(f"parked: {args.n:,} runs: {summary} (goals measured here: {verdict(goals)})")
     return True
 
 
@@ -197,7 +189,7 @@ if __name__ == "__main__":
     options = arguments(
         __doc__ or "",
         default_n=10_000,
-        flavours=(str, "handoff,bare", "which workers to measure"),
+        flavours=(str, "handoff,bare", "which workers to measure (handoff, bare, best)"),
         max_cached=(int, Settings().max_cached_workflows, "both workers' max_cached_workflows (default: Handoff's)"),
     )
     main(lambda: run(options))

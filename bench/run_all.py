@@ -1,11 +1,12 @@
-"""Run every benchmark and print each figure beside its goal: what `make bench` runs.
+"""Run every benchmark and print every goal of the performance issue beside its figure: what `make bench` runs.
 
     .venv/bin/python bench/run_all.py           # sizes that finish in under 5 minutes on 2 cores
     .venv/bin/python bench/run_all.py --full    # the scripts' own defaults (1,000 / 500 / 10,000: much longer)
 
-Each script runs in its own process (its own server); its output is shown as it comes. The final table reads the
-goals each script wrote to bench/results/<name>.json. Exits 1 when a script failed; a goal not met is reported,
-not an error.
+Each script runs in its own process (its own server); its output is shown as it comes, and it writes
+bench/results/<name>.json as always. The final table computes every goal (bench/goals.py) from the results files
+written in this run, met, NOT MET or "not measured here" (with what would measure it: 10,000 parked runs are beyond
+`make bench`'s sizes). Exits 1 when a script failed; a goal not met is reported, not an error.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from goals import BY_BENCHMARK, every_goal, print_every_goal
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "results"
@@ -37,7 +40,7 @@ def run_script(name: str, args: list[str]) -> dict[str, Any]:
     script = BENCH / f"{name}.py"
     if not script.exists():
         print(f"\n=== {name}: {script.name} is not there yet; skipped", flush=True)
-        return {"name": name, "code": None, "seconds": 0.0, "summary": f"{name}: not there yet", "goals": []}
+        return {"name": name, "code": None, "seconds": 0.0, "summary": f"{name}: not there yet", "document": None}
     print(f"\n=== {name} {' '.join(args)}".rstrip(), flush=True)
     started_wall, clock = time.time(), time.perf_counter()
     process = subprocess.Popen(
@@ -55,61 +58,43 @@ def run_script(name: str, args: list[str]) -> dict[str, Any]:
         "code": code,
         "seconds": time.perf_counter() - clock,
         "summary": last,
-        "goals": _goals(name, since=started_wall),
+        "document": _document(name, since=started_wall),
     }
 
 
-def _goals(name: str, since: float) -> list[dict[str, Any]]:
-    """The goals the script wrote in this run (a results file older than the run is ignored)."""
+def _document(name: str, since: float) -> dict[str, Any] | None:
+    """The results file the script wrote in this run (one older than the run is ignored)."""
     path = RESULTS / f"{name}.json"
     if not path.exists() or path.stat().st_mtime < since:
-        return []
-    goals = json.loads(path.read_text()).get("goals", [])
-    return goals if isinstance(goals, list) else []
+        return None
+    document = json.loads(path.read_text())
+    return document if isinstance(document, dict) else None
 
 
 def failed(outcome: dict[str, Any]) -> bool:
-    """A script failed when it exited non-zero without writing its goals (readiness.py exits 1 on a goal not met)."""
-    return outcome["code"] not in (0, None) and not outcome["goals"]
+    """A script failed when it exited non-zero without writing its results (readiness.py exits 1 on a goal not met)."""
+    return outcome["code"] not in (0, None) and outcome["document"] is None
 
 
-def rows_of(outcome: dict[str, Any]) -> list[list[str]]:
-    """One row per goal: benchmark, figure, measured, goal, met."""
-    if outcome["code"] is None:
-        return [[outcome["name"], outcome["summary"], "", "", "skipped"]]
-    if failed(outcome):
-        return [[outcome["name"], outcome["summary"], "", "", f"FAILED (exit {outcome['code']})"]]
-    return [
-        [
-            outcome["name"],
-            # bench/readiness.py (another author's) writes {"goal", "met"}: its figure is in its summary line.
-            goal.get("figure") or outcome["name"],
-            goal.get("measured") or summary_figure(outcome["summary"]),
-            goal.get("goal", ""),
-            "met" if goal.get("met") else "NOT MET",
-        ]
-        for goal in outcome["goals"]
-    ]
+def print_final(outcomes: list[dict[str, Any]], seconds: float) -> None:
+    """Every goal of the performance issue beside its figure (bench/goals.py), then each script's summary line."""
+    documents: dict[str, dict[str, Any] | None] = {}
+    for outcome in outcomes:
+        document = outcome["document"]
+        if document is not None and outcome["name"] not in BY_BENCHMARK:
+            document = document | {"summary": summary_figure(outcome["summary"])}
+        documents[outcome["name"]] = document
+    print_every_goal(every_goal(documents))
+    print()
+    for outcome in outcomes:
+        state = "FAILED" if failed(outcome) else "skipped" if outcome["code"] is None else ""
+        print(f"{outcome['name']:>10}  {outcome['seconds']:6.1f}s  {state} {outcome['summary']}".rstrip())
+    print(f"{'total':>10}  {seconds:6.1f}s")
 
 
 def summary_figure(summary: str) -> str:
     """'readiness: 1000 contracts in 0.39 s (goal ...)' -> '1000 contracts in 0.39 s'."""
     return summary.split(":", 1)[-1].split(" (", 1)[0].strip()
-
-
-def print_final(outcomes: list[dict[str, Any]], seconds: float) -> None:
-    rows = [row for outcome in outcomes for row in rows_of(outcome)]
-    headers = ["benchmark", "figure", "measured", "goal", "met?"]
-    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
-    print(f"\n{' Benchmarks: each figure beside its goal ':=^{sum(widths) + 8}}")
-    print("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)))
-    print("  ".join("-" * w for w in widths))
-    for row in rows:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    print()
-    for outcome in outcomes:
-        print(f"{outcome['name']:>10}  {outcome['seconds']:6.1f}s  {outcome['summary']}")
-    print(f"{'total':>10}  {seconds:6.1f}s")
 
 
 def main() -> int:
