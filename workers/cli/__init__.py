@@ -22,6 +22,7 @@ from handoff.workers.cli import (  # noqa: F401  (each registers its commands)
     runtime,
     schedules,
     sources,
+    suggest,
 )
 from handoff.workers.cli.app import app
 from handoff.workers.tracing import stop_tracing
