@@ -19,6 +19,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -36,7 +37,7 @@ from handoff.activities.ledger.report import build_report
 from handoff.schemas.api import CaseDetail, CaseSummary, RunDetail, RunSummary
 from handoff.schemas.case_history import CaseEvent
 from handoff.schemas.cases import DecisionRequest, DecisionResult
-from handoff.schemas.contract import DecisionKind
+from handoff.schemas.contract import DecisionKind, HandoffContract
 from handoff.schemas.operators import Operator
 from handoff.schemas.report import HandoffFigures, Report, VersionReport
 from handoff.schemas.runs import Stage
@@ -47,7 +48,7 @@ from handoff.workers.decisions import DecisionRefused, MissingDecisionKey, decid
 from handoff.workers.logs import configure_logging
 from handoff.workers.masking import PersonalData, sees_personal_data, shown_case, shown_run
 from handoff.workers.run_detail import run_detail
-from handoff.workers.settings import Settings, load_settings
+from handoff.workers.settings import Settings, load_settings, parse_span
 from handoff.workers.worker import open_ledger, opened_ledger
 
 T = TypeVar("T")
@@ -283,9 +284,24 @@ def report(
     ] = False,
     as_json: AsJson = False,
     app_spec: AppOption = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            metavar="FILE",
+            dir_okay=False,
+            help="Write the report with its charts (the inbox's report page) to FILE, one standalone HTML file.",
+        ),
+    ] = None,
+    since: Annotated[
+        str, typer.Option("--since", metavar="SPAN", help="With --html: the charts' window, e.g. 30d, 12h.")
+    ] = "30d",
 ) -> None:
     """Each handoff's figures from the ledger, against the gain its contract declares."""
     user_app = load_user_app(app_spec)
+    if html is not None:
+        _write_html_report(html, since, user_app.catalog.contracts)
+        return
     # Every version, so that each version line is held to the gain its own contract declared.
     contracts = user_app.every_version() if by_version else user_app.catalog.contracts
     settings = cli_settings()
@@ -321,6 +337,26 @@ def report(
                 f"{name}: {latency.group} decides in {_seconds(latency.seconds.p50)} (p50), "
                 f"{_seconds(latency.seconds.p95)} (p95) over {latency.seconds.count} decision(s)"
             )
+
+
+def _write_html_report(path: Path, since: str, contracts: Sequence[HandoffContract]) -> None:
+    # The page's renderer brings Jinja2 and the inbox along: imported only when a page is asked for.
+    from handoff.activities.ledger.report_series import build_series
+    from handoff.workers.inbox.report_page import standalone_report
+
+    now = datetime.now(UTC)
+    try:
+        start = now - parse_span(since)
+    except (ValueError, OverflowError) as error:
+        message = str(error) if isinstance(error, ValueError) else f"{since!r} reaches back further than a date can"
+        raise typer.BadParameter(message, param_hint="--since") from None
+    series = _with_ledger(cli_settings(), lambda ledger: build_series(ledger, contracts, since=start, now=now))
+    try:
+        path.write_text(standalone_report(series, since), encoding="utf-8")
+    except OSError as error:
+        errors.print(f"Cannot write {path}: {error.strerror or error}.", markup=False)
+        raise typer.Exit(1) from None
+    console.print(f"Wrote the report since {since} ({len(series.handoffs)} handoff(s)) to {path}", markup=False)
 
 
 # -- plumbing ---------------------------------------------------------------------------------------------------------

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from handoff.workers.inbox import case_page, pages, signing, working
+from handoff.workers.inbox import case_page, pages, report_page, signing, working
 from handoff.workers.inbox.web import INBOX_PATH
 
 router = APIRouter(include_in_schema=False)
 """Every page of the inbox, under `/inbox`; out of the OpenAPI document, which describes the JSON API."""
-for _module in (signing, pages, case_page, working):
+for _module in (signing, pages, case_page, working, report_page):
     router.include_router(_module.router)
 
 __all__ = ["INBOX_PATH", "router"]
