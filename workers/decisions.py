@@ -13,8 +13,10 @@ process of that home: fine for development, not for a deployment whose processes
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
@@ -26,7 +28,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from handoff.activities.authorisation import attest
+from handoff.activities.ledger.case_history import PlannedDecision
 from handoff.activities.ledger.tables import CaseRow
+from handoff.schemas.api import BulkDecisionResult, BulkOutcome
 from handoff.schemas.cases import DecisionRequest, DecisionResult, Refusal, RefusalKind
 from handoff.workers.edge import value_problems
 from handoff.workers.settings import MIN_DECISION_KEY_LENGTH, Settings, load_settings
@@ -36,6 +40,11 @@ log = structlog.get_logger(__name__)
 
 DEVELOPMENT_KEY_FILE = "decision.key"
 """The development key's file in HANDOFF_HOME, made on first use when HANDOFF_DECISION_KEY is unset."""
+
+
+BULK_AT_ONCE = 8
+"""Decisions of one bulk request in flight together: each waits for its run and the ledger, and a hundred at once
+would crowd out every other operator's single decision."""
 
 
 class DecisionRefused(Exception):
@@ -104,6 +113,55 @@ async def decide(
         if isinstance(cause, ApplicationError) and cause.type and cause.type in RefusalKind._value2member_map_:
             raise DecisionRefused(Refusal(kind=RefusalKind(cause.type), message=cause.message)) from None
         raise
+
+
+async def decide_planned(
+    client: Client, planned: Sequence[PlannedDecision], *, key: bytes, at_once: int = BULK_AT_ONCE
+) -> BulkDecisionResult:
+    """Send each planned decision to its run through `decisions.decide`, `at_once` at a time, and collect every
+    outcome in the plan's order: decided, a first approval (four eyes), refused (by the plan, or by the run, which
+    keeps the refused attempt), or failed (Temporal did not take it). The bulk route and `handoff decide-many` share
+    this: it lives beside `decide`, so the CLI need not load the API to use it."""
+    gate = asyncio.Semaphore(at_once)
+
+    async def send(item: PlannedDecision) -> BulkOutcome:
+        async with gate:
+            outcome = await _outcome(item)
+        log.info("decisions.bulk_case", case_id=item.case_id, outcome=outcome.outcome, kind=outcome.kind)
+        return outcome
+
+    async def _outcome(item: PlannedDecision) -> BulkOutcome:
+        if item.refused is not None:
+            return item.refused
+        assert item.workflow_id is not None and item.request is not None
+        try:
+            result = await decide(client, item.workflow_id, item.request, key=key)
+        except DecisionRefused as refused:
+            kind, words = refused.refusal.kind.value, refused.refusal.message
+            return BulkOutcome(case_id=item.case_id, outcome="refused", kind=kind, detail=words)
+        except (RPCError, WorkflowUpdateFailedError) as error:
+            words = f"Temporal did not take the decision ({error}); read the case before sending it again."
+            return BulkOutcome(case_id=item.case_id, outcome="failed", kind="temporal-error", detail=words)
+        if result.case.decision is None:  # four eyes: the first of two approvals, kept in the open case
+            return BulkOutcome(
+                case_id=item.case_id,
+                outcome="first-approval",
+                detail="Kept as the first approval: another operator of the group must agree.",
+                decision=result.case.first_approval,
+                next_stage=result.next_stage,
+            )
+        return BulkOutcome(
+            case_id=item.case_id, outcome="decided", decision=result.case.decision, next_stage=result.next_stage
+        )
+
+    outcomes = list(await asyncio.gather(*(send(item) for item in planned)))
+    return BulkDecisionResult(
+        decided=sum(outcome.outcome == "decided" for outcome in outcomes),
+        first_approvals=sum(outcome.outcome == "first-approval" for outcome in outcomes),
+        refused=sum(outcome.outcome == "refused" for outcome in outcomes),
+        failed=sum(outcome.outcome == "failed" for outcome in outcomes),
+        outcomes=outcomes,
+    )
 
 
 def _development_key(path: Path) -> bytes:

@@ -17,19 +17,16 @@ nothing is decided.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import structlog
 from fastapi import APIRouter, Depends
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.service import RPCError
 
 from handoff.activities.ledger.case_history import (
     BulkDecisionProblem,
     CaseActionRefused,
-    PlannedDecision,
     case_history,
     claim_case,
     comment_on_case,
@@ -41,7 +38,6 @@ from handoff.schemas.api import (
     MAX_BULK_CASES,
     BulkDecisionBody,
     BulkDecisionResult,
-    BulkOutcome,
     CommentBody,
     ErrorBody,
     ReassignBody,
@@ -50,7 +46,7 @@ from handoff.schemas.case_history import CaseActionRefusalKind, CaseClaim, CaseE
 from handoff.workers.api.auth import AUTH_RESPONSES, DecidingOperator, Reader
 from handoff.workers.api.context import Ready, api_context
 from handoff.workers.api.errors import ApiProblem
-from handoff.workers.decisions import DecisionRefused, decide, decision_key
+from handoff.workers.decisions import decide_planned, decision_key
 from handoff.workers.edge import value_problems
 
 log = structlog.get_logger(__name__)
@@ -70,9 +66,6 @@ ACTION_STATUS = {
 }
 """The HTTP status of each reason a claim, release, reassignment or comment is refused."""
 
-BULK_AT_ONCE = 8
-"""Decisions of one bulk request in flight together: each waits for its run and the ledger, and a hundred at once
-would crowd out every other operator's single decision."""
 
 NOT_OWNER: dict[int | str, dict[str, Any]] = {
     403: {"model": ErrorBody, "description": "Not an operator's token, or not of the group owning the case."}
@@ -206,55 +199,6 @@ async def decide_cases(
         failed=result.failed,
     )
     return result
-
-
-async def decide_planned(
-    client: Client, planned: Sequence[PlannedDecision], *, key: bytes, at_once: int = BULK_AT_ONCE
-) -> BulkDecisionResult:
-    """Send each planned decision to its run through `decisions.decide`, `at_once` at a time, and collect every
-    outcome in the plan's order: decided, a first approval (four eyes), refused (by the plan, or by the run, which
-    keeps the refused attempt), or failed (Temporal did not take it). The bulk route and `handoff decide-many` share
-    this; it belongs beside `decide` in `workers.decisions`, where both edges could import it cheaply."""
-    gate = asyncio.Semaphore(at_once)
-
-    async def send(item: PlannedDecision) -> BulkOutcome:
-        async with gate:
-            outcome = await _outcome(item)
-        log.info("decisions.bulk_case", case_id=item.case_id, outcome=outcome.outcome, kind=outcome.kind)
-        return outcome
-
-    async def _outcome(item: PlannedDecision) -> BulkOutcome:
-        if item.refused is not None:
-            return item.refused
-        assert item.workflow_id is not None and item.request is not None
-        try:
-            result = await decide(client, item.workflow_id, item.request, key=key)
-        except DecisionRefused as refused:
-            kind, words = refused.refusal.kind.value, refused.refusal.message
-            return BulkOutcome(case_id=item.case_id, outcome="refused", kind=kind, detail=words)
-        except (RPCError, WorkflowUpdateFailedError) as error:
-            words = f"Temporal did not take the decision ({error}); read the case before sending it again."
-            return BulkOutcome(case_id=item.case_id, outcome="failed", kind="temporal-error", detail=words)
-        if result.case.decision is None:  # four eyes: the first of two approvals, kept in the open case
-            return BulkOutcome(
-                case_id=item.case_id,
-                outcome="first-approval",
-                detail="Kept as the first approval: another operator of the group must agree.",
-                decision=result.case.first_approval,
-                next_stage=result.next_stage,
-            )
-        return BulkOutcome(
-            case_id=item.case_id, outcome="decided", decision=result.case.decision, next_stage=result.next_stage
-        )
-
-    outcomes = list(await asyncio.gather(*(send(item) for item in planned)))
-    return BulkDecisionResult(
-        decided=sum(outcome.outcome == "decided" for outcome in outcomes),
-        first_approvals=sum(outcome.outcome == "first-approval" for outcome in outcomes),
-        refused=sum(outcome.outcome == "refused" for outcome in outcomes),
-        failed=sum(outcome.outcome == "failed" for outcome in outcomes),
-        outcomes=outcomes,
-    )
 
 
 async def _act(action: Callable[..., T], *args: Any, **kwargs: Any) -> T:

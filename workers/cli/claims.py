@@ -45,7 +45,7 @@ from handoff.workers.cli.cases import (
     temporal_client,
     token_operator,
 )
-from handoff.workers.decisions import MissingDecisionKey, decision_key
+from handoff.workers.decisions import MissingDecisionKey, decide_planned, decision_key
 from handoff.workers.edge import value_problems
 from handoff.workers.settings import Settings
 from handoff.workers.worker import opened_ledger
@@ -178,7 +178,4 @@ def _show_claim(held: CaseClaim, as_json: bool, done: str) -> None:
 
 
 async def _decide_planned(settings: Settings, planned: list[PlannedDecision], key: bytes) -> BulkDecisionResult:
-    # Imported here: the shared sender lives with the API's bulk route, and only this command needs FastAPI's import.
-    from handoff.workers.api.claims import decide_planned
-
     return await decide_planned(await temporal_client(settings), planned, key=key)
