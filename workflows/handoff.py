@@ -10,8 +10,7 @@
 One dynamic workflow serves every contract: the workflow type is the contract's name (`reservation-to-pos`), so
 each handoff is its own workflow type in Temporal, and adding a handoff is adding a contract to the app. The run
 finds its contract among those the app's plugin registered (`registered.py`), at the version it was started with.
-Everything here is deterministic; every side effect (look-ups, deliveries, the ledger) is an activity (the ledger's
-writes local ones: `LEDGER_WRITES_LOCAL`).
+Everything here is deterministic; every side effect (look-ups, deliveries, the ledger) is an activity.
 
 Decisions are authorised where they are applied. Anyone who can reach Temporal can send the `decide` Update or the
 `decision` signal with any operator name and groups, so neither is trusted: the edge (API, CLI) that authenticated the
@@ -38,7 +37,7 @@ from datetime import timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -126,18 +125,6 @@ AUTHORISED_DECISIONS = "authorised-decisions"
 """Patch: a decision is authorised (attestation, the ledger's groups) and every refusal recorded. One marker per
 decision message (`authorised-decisions`, then `-2`, `-3`...), because the SDK memoises a patch for the whole run:
 with one id, a run that took a message before the deploy would replay it unpatched and trust every later one too."""
-LEDGER_WRITES_LOCAL = "ledger-writes-local"
-"""Patch: the ledger writes (stage changes, escalations, refusals, first approvals) are local activities, run in the
-workflow task that asks for them: one `MarkerRecorded` each instead of three activity events and the workflow task
-that follows them; and the case's owner group and id are set and unset in the same upsert as the stage they go with.
-Same timeout and retry policy; a ledger that is down is retried within the workflow task, which core keeps alive
-(LEDGER_RETRY's backoff, at most 10 s, stays under the default `local_retry_threshold` of a minute, beyond which it
-would wait on a timer). A local activity runs at least once: a worker that dies before its workflow task completes
-leaves it to run again on the next. Every write is idempotent (a stage change by (workflow_id, step), an escalation
-by case and group, a refusal by (workflow_id, sequence), a first approval by case, time and operator), so the ledger
-holds each record once, in step order, before the run waits or `decide` returns. Asked once, at the run's first
-ledger write, and kept: runs from before replay as they were, with ledger writes as regular activities and the
-case's search attributes in upserts of their own."""
 
 
 class MissingContract(RuntimeError):
@@ -177,8 +164,6 @@ class HandoffWorkflow:
         self._refusal_count = 0
         self._override = False
         self._failure: str | None = None
-        self._local_ledger: bool | None = None  # see LEDGER_WRITES_LOCAL; decided at the first ledger write
-        self._pending_attributes: list[SearchAttributeUpdate[Any]] = []  # upserted with the next stage
 
     @workflow.run
     async def run(self, args: Sequence[RawValue]) -> HandoffResult:
@@ -335,7 +320,7 @@ class HandoffWorkflow:
             allowed=sorted(policy.allowed),
         )
         self._cases.append(case)
-        self._upsert_with_next_stage([sa.OWNER_GROUP.value_set(case.owner_group), sa.CASE_ID.value_set(case.id)])
+        workflow.upsert_search_attributes([sa.OWNER_GROUP.value_set(case.owner_group), sa.CASE_ID.value_set(case.id)])
         await self._enter(Stage.AWAITING_DECISION, case=case)
         notify = workflow.patched(NOTIFY_OWNER_GROUPS)
         self._notify(case, NoticeEvent.OPENED, when=notify)
@@ -348,8 +333,7 @@ class HandoffWorkflow:
         if case.decision is None:
             case.decision = self._end_of_chain_decision(case, policy)
             case.status = CaseStatus.DECIDED
-        # Every caller enters the next stage at once, in this workflow task: the unset goes with that upsert.
-        self._upsert_with_next_stage([sa.OWNER_GROUP.value_unset(), sa.CASE_ID.value_unset()])
+        workflow.upsert_search_attributes([sa.OWNER_GROUP.value_unset(), sa.CASE_ID.value_unset()])
         return case, case.decision
 
     async def _decided_within(self, case: ExceptionCase, sla: timedelta, *, warn: bool) -> bool:
@@ -397,7 +381,7 @@ class HandoffWorkflow:
         case.first_approval = None  # four eyes within the group that owns the case: the new group starts afresh
         workflow.upsert_search_attributes([sa.OWNER_GROUP.value_set(group)])
         workflow.logger.info("Case %s escalated from %s to %s", case.id, escalation.from_group, group)
-        await self._write_ledger(
+        await workflow.execute_activity(
             RECORD_ESCALATION,
             EscalationRecord(
                 workflow_id=workflow.info().workflow_id,
@@ -405,6 +389,8 @@ class HandoffWorkflow:
                 escalation=escalation,
                 sla_deadline=case.sla_deadline,
             ),
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
         )
 
     def _end_of_chain_decision(self, case: ExceptionCase, policy: ExceptionPolicy) -> DecisionRecord:
@@ -514,8 +500,7 @@ class HandoffWorkflow:
     ) -> None:
         """Move to `stage`: the query and the search attribute change now, the ledger records it (idempotently)."""
         self._stage = stage
-        updates, self._pending_attributes = [*self._pending_attributes, sa.HANDOFF_STAGE.value_set(stage.value)], []
-        workflow.upsert_search_attributes(updates)
+        workflow.upsert_search_attributes([sa.HANDOFF_STAGE.value_set(stage.value)])
         self._step += 1
         change = StageChange(
             workflow_id=workflow.info().workflow_id,
@@ -528,34 +513,9 @@ class HandoffWorkflow:
             override=override,
             failure=failure,
         )
-        await self._write_ledger(RECORD_STAGE_CHANGE, change)
-
-    async def _write_ledger(self, activity: str, record: Any) -> None:
-        """One idempotent ledger write, with the ledger's timeout and retries: a local activity in runs that started
-        with `LEDGER_WRITES_LOCAL`, a regular one in runs from before."""
-        if self._ledger_writes_local():
-            await workflow.execute_local_activity(
-                activity, record, start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=LEDGER_RETRY
-            )
-        else:
-            await workflow.execute_activity(
-                activity, record, start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=LEDGER_RETRY
-            )
-
-    def _ledger_writes_local(self) -> bool:
-        """Whether this run writes the ledger with local activities (`LEDGER_WRITES_LOCAL`): asked once, at the first
-        ledger write, and kept for the run."""
-        if self._local_ledger is None:
-            self._local_ledger = workflow.patched(LEDGER_WRITES_LOCAL)
-        return self._local_ledger
-
-    def _upsert_with_next_stage(self, updates: list[SearchAttributeUpdate[Any]]) -> None:
-        """Search attributes that change with the stage the run enters next, in this workflow task: in the same
-        upsert as that stage (`LEDGER_WRITES_LOCAL`), or in one of their own in runs from before."""
-        if self._ledger_writes_local():
-            self._pending_attributes.extend(updates)
-        else:
-            workflow.upsert_search_attributes(updates)
+        await workflow.execute_activity(
+            RECORD_STAGE_CHANGE, change, start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=LEDGER_RETRY
+        )
 
     def _stamp(self, contract: HandoffContract) -> RunStamp:
         assert contract.trigger is not None and contract.trigger.dedupe_key is not None
@@ -623,7 +583,9 @@ class HandoffWorkflow:
             sequence=self._refusal_count,
             refused=refused,
         )
-        await self._write_ledger(RECORD_REFUSAL, record)
+        await workflow.execute_activity(
+            RECORD_REFUSAL, record, start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=LEDGER_RETRY
+        )
 
     def _needs_second_approval(self, request: DecisionRequest) -> bool:
         """Four eyes: this decision is the first of two the contract asks for on this case (judged already)."""
@@ -646,9 +608,11 @@ class HandoffWorkflow:
         assert case is not None
         case.first_approval = _record_of(case, request)
         workflow.logger.info("Case %s: first approval by %s, waiting for a second", case.id, request.operator)
-        await self._write_ledger(
+        await workflow.execute_activity(
             RECORD_FIRST_APPROVAL,
             FirstApprovalRecord(workflow_id=workflow.info().workflow_id, approval=case.first_approval),
+            start_to_close_timeout=LEDGER_TIMEOUT,
+            retry_policy=LEDGER_RETRY,
         )
         return case
 

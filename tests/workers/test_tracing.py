@@ -94,21 +94,13 @@ async def post_and_finish(kit: HandoffKit, http: httpx.AsyncClient) -> str:
 
 
 async def activities_run(kit: HandoffKit, workflow_id: str) -> list[str]:
-    """The type of every activity the run scheduled, from its history, then `local` once per local activity it ran
-    (a marker in the history; the ledger writes run that way)."""
+    """The type of every activity the run scheduled, from its history."""
     history = await kit.client.get_workflow_handle(workflow_id).fetch_history()
-    scheduled = [
+    return [
         event.activity_task_scheduled_event_attributes.activity_type.name
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
     ]
-    local = [
-        "local"
-        for event in history.events
-        if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
-        and event.marker_recorded_event_attributes.marker_name == "core_local_activity"
-    ]
-    return scheduled + local
 
 
 async def start_header(kit: HandoffKit, workflow_id: str) -> Payload | None:
@@ -140,11 +132,9 @@ async def test_one_trace_from_the_api_through_the_workflow_to_every_activity(
     [start] = [s for s in in_trace if s.name == "StartWorkflow:reservation-to-pos"]
     assert start.parent is not None and request.context.span_id == start.parent.span_id
     assert 1 == names.count("RunWorkflow:reservation-to-pos")
-    assert {"run_lookups", "deliver", "local"} <= set(activities)  # the ledger writes run as local activities
-    # One RunActivity span per activity scheduled or run locally (a retried attempt would add one: this run has none).
-    ran = [n.removeprefix("RunActivity:") for n in names if n.startswith("RunActivity:")]
-    assert sorted(a for a in activities if a != "local") == sorted(a for a in ran if not a.startswith("record_"))
-    assert activities.count("local") == len([a for a in ran if a.startswith("record_")]) > 0
+    assert {"record_stage_change", "run_lookups", "deliver"} <= set(activities)
+    # One RunActivity span per activity scheduled (a retried attempt would add one: this run has none).
+    assert sorted(f"RunActivity:{a}" for a in activities) == sorted(n for n in names if n.startswith("RunActivity:"))
     assert all(_parent_in(s, in_trace) for s in in_trace if s is not request)
     assert [] == [s.name for s in finished if s.context.trace_id != trace_id and s.name.startswith("Run")]
     # The trace context is a header in clear (headers skip the payload codec): the W3C traceparent of the start.
