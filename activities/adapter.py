@@ -31,6 +31,13 @@ class SystemAdapter(Protocol):
     An adapter may also say what its system accepts, as an attribute `accepts`: a mapping of field name to
     `TargetField` (`{"guest_name": TargetField.text(max_length=255)}`). The readiness gate then checks every field a
     contract syncs to the system against it, so a value the system could not store is stopped by a rule first.
+
+    An adapter may also undo a run's write, for contracts that deliver in order (`Sync(ordered=True)`) and name the
+    method in `SyncTarget(undo="cancel")`: `cancel(record_key)`, plain or async, called when a later target does not
+    take the record. It must be idempotent like `write`: undoing twice (a retry after a crash), or undoing a key that
+    was never written, is harmless. After an undo the key is free again: a later `write` with the same key (the
+    run delivered again after a decision) must write the record again, not answer `ALREADY_WRITTEN`. Anything it
+    raises is retried, as often as the target's `attempts`; then the write stays, and the case says so.
     """
 
     def write(self, record_key: str, fields: Mapping[str, Any]) -> WriteOutcome | Awaitable[WriteOutcome]:

@@ -12,7 +12,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from handoff.activities.adapter import InvalidFieldValue, SystemAdapter, UnknownField, WriteOutcome
-from handoff.activities.ledger.writes import record_delivery
+from handoff.activities.ledger.writes import record_delivery, record_stage_change
 from handoff.activities.user_code import UnknownName, call
 from handoff.schemas.activities import DELIVER, DeliveryRefusal, DeliveryRequest, DeliveryResult
 from handoff.schemas.runs import Delivery
@@ -46,7 +46,10 @@ class DeliveryActivities:
         """Write the record, or answer the system's refusal: a refusal is data for an exception case, not a crash.
 
         Anything else the adapter raises (a timeout, a connection reset) is retried, as the run's policy bounds it.
+        A stage change riding with the request (`delivering`, in new runs) is recorded first, whatever the answer.
         """
+        if request.stage_change is not None:
+            await asyncio.to_thread(record_stage_change, self._ledger, request.stage_change)
         refused = _writes_into_owner(request)
         if refused:
             return _refused(request, reason=refused, error="DeliveryRefused")

@@ -96,6 +96,11 @@ class NotificationActivities:
     @activity.defn(name=NOTIFY_OWNERS)
     async def notify_owners(self, notice: CaseNotice) -> None:
         """Send what is not sent yet; raise (so Temporal retries) when a notifier fails, after the others sent."""
+        await self.send(notice)
+
+    async def send(self, notice: CaseNotice) -> None:
+        """Send the notice through every notifier that has not sent it; raise when one fails, after the others sent.
+        The activity's body, and the outbox sender's (`activities.outbox`)."""
         notifiers = list(self._provider.notifiers)
         if not notifiers:
             return  # the app notifies nobody: registered anyway, because every run starts this activity

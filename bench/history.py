@@ -18,6 +18,9 @@ from typing import Any
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.converter import PayloadCodec
+
+from handoff.workers.codec import decoded_history
 
 from figures import print_goals, print_table, verdict, write_results
 from goals import history_goals
@@ -51,9 +54,11 @@ async def _parked(run: Running, workflow_id: str, timeout: float = 30) -> str:
     raise TimeoutError(f"{workflow_id} was not waiting on a case within {timeout}s")
 
 
-async def breakdown(client: Client, workflow_id: str) -> dict[str, Any]:
-    """Event counts by type, activities by type, and the history's size in bytes."""
+async def breakdown(client: Client, workflow_id: str, codec: PayloadCodec | None = None) -> dict[str, Any]:
+    """Event counts by type, activities by type, and the history's size in bytes: as stored, and with its payloads
+    decoded by the flavour's `codec` (Handoff's encryption; bare and best have none), to show what encrypting costs."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
+    decoded = history if codec is None else await decoded_history(history, codec)
     events = Counter(_short(EventType.Name(e.event_type)) for e in history.events)
     activities = Counter(
         e.activity_task_scheduled_event_attributes.activity_type.name
@@ -66,6 +71,7 @@ async def breakdown(client: Client, workflow_id: str) -> dict[str, Any]:
         "workflow_id": workflow_id,
         "events": len(history.events),
         "bytes": sum(e.ByteSize() for e in history.events),
+        "bytes_decoded": sum(e.ByteSize() for e in decoded.events),
         "by_type": dict(sorted(events.items())),
         "activities": dict(sorted(activities.items())),
         "ledger_activities": sum(n for name, n in activities.items() if name in LEDGER_ACTIVITIES),
@@ -98,7 +104,8 @@ async def run(args: Any) -> bool:
                 async with running(flavour, env.client, Path(directory) / flavour.name) as kit:
                     for path in PATHS:
                         workflow_id = await one_run(kit, case=path == "case")
-                        figures[f"{flavour.name}/{path}"] = await breakdown(env.client, workflow_id)
+                        codec = kit.client.data_converter.payload_codec
+                        figures[f"{flavour.name}/{path}"] = await breakdown(env.client, workflow_id, codec)
 
     columns = [f"{flavour.name}/{path}" for path in PATHS for flavour in FLAVOURS]
     types = sorted({t for key in columns for t in figures[key]["by_type"]})
@@ -109,6 +116,7 @@ async def run(args: Any) -> bool:
     rows.append(["local activities", *(sum(figures[key]["local_activities"].values()) for key in columns)])
     rows.append(["  of which ledger", *(figures[key]["ledger_local_activities"] for key in columns)])
     rows.append(["history bytes", *(figures[key]["bytes"] for key in columns)])
+    rows.append(["  payloads decoded", *(figures[key]["bytes_decoded"] for key in columns)])
     print_table(["event type", *columns], rows, title="Events per run, by type")
 
     for path in PATHS:

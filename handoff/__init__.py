@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from handoff.schemas.contract import (
         Catalog,
         DecisionKind,
+        DriftCheck,
+        ExceptionBudget,
         ExceptionPolicy,
         FourEyes,
         Gain,
@@ -44,6 +46,8 @@ _HOMES = {
     "handoff.schemas.contract": (
         "Catalog",
         "DecisionKind",
+        "DriftCheck",
+        "ExceptionBudget",
         "ExceptionPolicy",
         "FourEyes",
         "Gain",
@@ -77,6 +81,8 @@ __all__ = [
     "Catalog",
     "Compare",
     "DecisionKind",
+    "DriftCheck",
+    "ExceptionBudget",
     "ExceptionPolicy",
     "Forbidden",
     "FourEyes",

@@ -67,6 +67,8 @@ class StageChange(BaseModel):
     decision: DecisionRecord | None = None
     override: bool = False
     failure: str | None = None
+    notice: CaseNotice | None = None
+    """A notice to the case's owner group, queued in the ledger's outbox in the same transaction (new runs)."""
 
 
 class EscalationRecord(BaseModel):
@@ -78,6 +80,8 @@ class EscalationRecord(BaseModel):
     case_id: str
     escalation: Escalation
     sla_deadline: datetime
+    notice: CaseNotice | None = None
+    """The notice to the new owner group, queued in the ledger's outbox with the escalation (new runs)."""
 
 
 class FirstApprovalRecord(BaseModel):
@@ -145,6 +149,8 @@ class LookupRequest(BaseModel):
     workflow_id: str
     handoff: str
     checks: list[LookupCheck]
+    stage_change: StageChange | None = None
+    """A stage change the run has not recorded yet, recorded first: the ledger write rides with this activity."""
 
 
 class LookupResult(BaseModel):
@@ -180,6 +186,9 @@ class DeliveryRequest(BaseModel):
     source_of_truth: dict[str, str] = Field(
         default_factory=dict, description="Entity -> owning system: a delivery into an owner is refused."
     )
+    stage_change: StageChange | None = None
+    """A stage change the run has not recorded yet, recorded first (each target's request carries the same one; the
+    ledger applies it once): the ledger write rides with the delivery."""
 
 
 class DeliveryRefusal(BaseModel):
@@ -219,6 +228,8 @@ class NoticeEvent(StrEnum):
     ESCALATED = "escalated"
     SLA_WARNING = "sla-warning"
     """A fifth of the owner group's SLA is left."""
+    BUDGET_HELD = "budget-held"
+    """Not about one case: the handoff spent its exception budget and holds its new runs (`schemas.budget`)."""
 
 
 class CaseNotice(BaseModel):
@@ -239,3 +250,30 @@ class CaseNotice(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     """Each violation's reason, as the contract words it."""
     at: datetime
+
+
+UNDO_DELIVERY = "undo_delivery"
+"""Undo one target's write of a run, through its adapter's `undo` method: an ordered delivery's compensation."""
+
+
+class UndoRequest(BaseModel):
+    """Undo what a run wrote to one system: the adapter's `undo` method, called with the write's record key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    workflow_id: str
+    handoff: str
+    system: str
+    record_key: str
+    undo: str
+    """The adapter method to call (`SyncTarget.undo`)."""
+
+
+class UndoResult(BaseModel):
+    """The write is undone (and the ledger says so), or why it stays: the system has no such method."""
+
+    model_config = ConfigDict(frozen=True)
+
+    undone: bool
+    problem: str | None = None
+    """Why the write stays, in words for the case: an adapter without the method the contract names."""

@@ -197,10 +197,34 @@ class SyncTarget(BaseModel):
         description="How many times delivery tries a write the system does not answer (a timeout, a connection "
         "error) before the run opens an exception case. A refusal (a value the system cannot store) opens one at once.",
     )
+    undo: str | None = Field(
+        default=None,
+        min_length=1,
+        description="With `Sync(ordered=True)`: the adapter method that undoes this run's write (`undo(record_key)`), "
+        "called when a later target does not take the record. Without it, the write stays.",
+    )
 
     def target_name(self, field_path: str) -> str:
         """The name a field is written under: its rename, else the path with `_` for `.`."""
         return self.rename.get(field_path, field_path.replace(".", "_"))
+
+
+class DriftCheck(BaseModel):
+    """Check, on a clock, that the records a handoff delivered still match their source of truth.
+
+        Sync(targets=[...], drift_check=DriftCheck(every=timedelta(hours=1)))
+
+    Each check reads, for the runs delivered within `lookback` (newest first, at most `limit`), the source's record
+    (`@app.reader(system)`) and each target's copy (its adapter's `read(record_key)`), and opens a drift case, owned
+    by the contract's exception owner, naming every synced field that differs. The model takes what is written; the
+    readiness gate says what is wrong with it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    every: timedelta = Field(description="How often the check runs (a Temporal Schedule, `handoff schedules sync`).")
+    lookback: timedelta = Field(default=timedelta(days=7), description="How far back delivered runs are checked.")
+    limit: int = Field(default=500, description="At most this many runs per check, the newest first.")
 
 
 class Sync(BaseModel):
@@ -210,6 +234,14 @@ class Sync(BaseModel):
 
     targets: tuple[SyncTarget, ...] = ()
     local: tuple[str, ...] = Field(default=(), description="Field paths that are never synced, on purpose.")
+    ordered: bool = Field(
+        default=False,
+        description="Write the targets one at a time, in the order listed; when one does not take the record, undo "
+        "the writes made before it (their `undo`), last first. Default: all targets at once.",
+    )
+    drift_check: DriftCheck | None = Field(
+        default=None, description="Compare delivered copies with their source of truth on a clock (drift cases)."
+    )
 
 
 class FourEyes(BaseModel):
@@ -233,6 +265,29 @@ class FourEyes(BaseModel):
         return sorted(decision.value for decision in decisions)  # sorted: the content hash must not vary
 
 
+class ExceptionBudget(BaseModel):
+    """A tolerance for bad data: past it, the handoff's new runs hold before delivery until an operator decides.
+
+    Over the last `window`, at most `max_case_rate` of the handoff's runs may open an exception case. Once at least
+    `min_runs` runs were received in the window and more than that share opened a case, the handoff is held: every
+    run that reaches delivery waits (stage `held`), and the owner group hears about it, until an operator resumes the
+    handoff (the held runs deliver) or rejects the held runs. A data source gone bad then floods nobody's system.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    max_case_rate: float = Field(gt=0, lt=1, description="At most this share of runs opens a case (0.2: a fifth).")
+    window: timedelta = Field(default=timedelta(hours=1), description="The rolling window the share is taken over.")
+    min_runs: int = Field(default=20, ge=1, description="Runs the window must hold before the share counts.")
+
+    @field_validator("window")
+    @classmethod
+    def _positive_window(cls, window: timedelta) -> timedelta:
+        if window <= timedelta(0):
+            raise ValueError("the budget's window must be longer than zero")
+        return window
+
+
 class ExceptionPolicy(BaseModel):
     """Question 5: who owns an exception case, and what happens when nobody decides."""
 
@@ -253,6 +308,9 @@ class ExceptionPolicy(BaseModel):
     )
     four_eyes: FourEyes | None = Field(
         default=None, description="Decisions that need a second operator of the owner group to agree."
+    )
+    budget: ExceptionBudget | None = Field(
+        default=None, description="How many runs may open a case before the handoff's new runs hold for an operator."
     )
 
     @property

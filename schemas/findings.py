@@ -46,6 +46,10 @@ class FindingKind(StrEnum):
     """A schedule takes its payloads from a function the app does not register (`@app.scheduled`)."""
     CHANGED_SINCE_LOCKED = "changed-since-locked"
     """The contract's content differs from the same version in the app's lock file: a change needs a new version."""
+    UNKNOWN_UNDO = "unknown-undo"
+    """A `SyncTarget.undo` names a method the target's adapter does not have: the write could never be undone."""
+    UNDO_WITHOUT_ORDER = "undo-without-order"
+    """A `SyncTarget.undo` in a sync that is not ordered: parallel delivery never undoes anything."""
 
 
 class Finding(BaseModel):
@@ -108,6 +112,8 @@ class Registries(BaseModel):
     """Functions a `Schedule` may take its payloads from (`@app.scheduled`)."""
     accepts: dict[str, dict[str, TargetField]] = Field(default_factory=dict)
     """System -> the fields its adapter declares it accepts (`adapter.accepts`), for adapters that declare them."""
+    methods: dict[str, frozenset[str]] | None = None
+    """System -> the public methods of its adapter (what a `SyncTarget.undo` may name); None skips that check."""
 
     @property
     def systems(self) -> frozenset[str]:

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from handoff.schemas.contract import Measure
+from handoff.schemas.drift import SystemDrift
 
 
 class Percentiles(BaseModel):
@@ -81,6 +82,11 @@ class HandoffReport(HandoffFigures):
         default_factory=list,
         description="The same figures per contract version, oldest first, when asked for (`by_version`); "
         "a version is listed once the ledger has a run of it.",
+    )
+    drift: list[SystemDrift] = Field(
+        default_factory=list,
+        description="Drift cases (copies that no longer matched their source) per system named, by system; drift "
+        "runs are not in the figures above.",
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from handoff.schemas.cases import ExceptionCase, RefusedDecision
+from handoff.schemas.drift import DriftFinding
 
 
 class Stage(StrEnum):
@@ -17,6 +18,8 @@ class Stage(StrEnum):
     RECEIVED = "received"
     VALIDATING = "validating"
     AWAITING_DECISION = "awaiting-decision"
+    HELD = "held"
+    """Past the contract's exception budget: waits before delivery until an operator resumes or rejects the handoff."""
     DELIVERING = "delivering"
     DELIVERED = "delivered"
     REJECTED = "rejected"
@@ -38,6 +41,10 @@ class HandoffInput(BaseModel):
     sla_scale: float = Field(default=1.0, gt=0, description="Multiplies every SLA: tests and demos use seconds.")
     contract_version: int | None = Field(
         default=None, description="The contract version the trigger checked the payload against; None: the newest."
+    )
+    drift: DriftFinding | None = Field(
+        default=None,
+        description="A drift run: hold a drift case for this finding (copies that differ from the source), no delivery.",
     )
 
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from handoff.activities.adapter import SystemAdapter
 from handoff.activities.user_code import UnknownName, call
 from handoff.schemas.contract import Catalog, HandoffContract, OperatorGroup
+from handoff.schemas.drift import DriftReadability
 from handoff.schemas.findings import CatalogReadiness, Registries
 from handoff.schemas.systems import TargetField
 from handoff.workers.lock import LockFile, earlier_versions, read_lock
@@ -76,6 +77,7 @@ class Handoffs:
         self._lookups: dict[str, Callable[[Any], Any]] = {}
         self._transforms: dict[str, Callable[[Any], Any]] = {}
         self._scheduled: dict[str, Callable[[Any], Any]] = {}
+        self._readers: dict[str, Callable[[Any], Any]] = {}
         self._notifiers: dict[str, Notifier] = {}
         self.add(*contracts)
 
@@ -141,6 +143,11 @@ class Handoffs:
         of payloads, one run each), sync or async; `fired_at` is the firing's scheduled time (UTC)."""
         return self._registrar(self._scheduled, name)
 
+    def reader(self, system: str) -> Callable[[F], F]:
+        """Register how a drift check reads the source of truth `system`: `fn(key) -> record | None`, sync or async,
+        given a run's dedupe key value, returning the record as the trigger's payload has it now (None: gone)."""
+        return self._registrar(self._readers, system)
+
     @staticmethod
     def _registrar(into: dict[str, Callable[[Any], Any]], name: str) -> Callable[[F], F]:
         if name in into:
@@ -184,6 +191,7 @@ class Handoffs:
                 for name, adapter in self._adapters.items()
                 if (accepts := getattr(adapter, "accepts", None)) is not None
             },
+            methods={name: _public_methods(adapter) for name, adapter in self._adapters.items()},
         )
 
     @property
@@ -191,10 +199,22 @@ class Handoffs:
         """The notifiers `notify` configured, in order: the plugin's `notify_owners` activity sends through each."""
         return tuple(self._notifiers.values())
 
+    @property
+    def drift_readability(self) -> DriftReadability:
+        """The systems this app can read for drift checks: those with a reader, and targets whose adapter can read."""
+        return DriftReadability(
+            readers=frozenset(self._readers),
+            readable_targets=frozenset(
+                name for name, adapter in self._adapters.items() if callable(getattr(adapter, "read", None))
+            ),
+        )
+
     def readiness(self) -> CatalogReadiness:
         """The readiness gate on every contract, against what this app registers and its lock file: `handoff check`
         and the worker."""
-        return check_catalog(self.catalog, registries=self.registries, locked=self.lock().hashes())
+        return check_catalog(
+            self.catalog, registries=self.registries, locked=self.lock().hashes(), drift=self.drift_readability
+        )
 
     def raise_unless_ready(self) -> None:
         readiness = self.readiness()
@@ -235,6 +255,27 @@ class Handoffs:
         payloads = await call(source, fired_at)
         return list(payloads) if isinstance(payloads, list | tuple) else [payloads]
 
+    async def read_source(self, system: str, key: str) -> Mapping[str, Any] | None:
+        """The source of truth `system`'s record for the dedupe key value `key` now, from its reader; None: gone."""
+        try:
+            reader = self._readers[system]
+        except KeyError:
+            raise UnknownName(f"the app registers no reader for the system {system!r}{_known(self._readers)}") from None
+        record = await call(reader, key)
+        if record is not None and not isinstance(record, Mapping):
+            raise TypeError(f"the reader of {system!r} returned a {type(record).__name__}: a record (a dict) or None")
+        return record
+
+    async def read_copy(self, system: str, record_key: str) -> Mapping[str, Any] | None:
+        """The copy the target `system` holds under `record_key` (a run's workflow id), from its adapter's `read`."""
+        read = getattr(self.adapter(system), "read", None)
+        if not callable(read):
+            raise UnknownName(f"the adapter of {system!r} has no read(record_key) method")
+        record = await call(read, record_key)
+        if record is not None and not isinstance(record, Mapping):
+            raise TypeError(f"the adapter of {system!r} read a {type(record).__name__}: a record (a dict) or None")
+        return record
+
     def plugin(
         self, *, ledger: Engine | str | None = None, decision_key: bytes | None = None, pause_after_write: float = 0.0
     ) -> HandoffPlugin:
@@ -272,6 +313,13 @@ def load_app(spec: str) -> Handoffs:
         what = "nothing" if found is None else f"a {type(found).__name__}"
         raise ValueError(f"{spec} is {what}, not a handoff.Handoffs")
     return found
+
+
+def _public_methods(adapter: object) -> frozenset[str]:
+    """The methods a contract may name on an adapter (`SyncTarget.undo`): public and callable."""
+    return frozenset(
+        name for name in dir(adapter) if not name.startswith("_") and callable(getattr(adapter, name, None))
+    )
 
 
 def _known(names: Sequence[str] | dict[str, Any]) -> str:

@@ -59,6 +59,8 @@ def headline(notification: Notification) -> str:
     """One line saying what happened to which case, for whom: a subject, a chat message's first line."""
     notice = notification.notice
     case = f"Case {notice.case_id} of {notice.handoff}"
+    if notice.event is NoticeEvent.BUDGET_HELD:  # no case: the handoff spent its exception budget
+        return f"{notice.handoff} is held ({notice.case_id}): too many of its runs opened a case"
     if notice.event is NoticeEvent.ESCALATED:
         return f"{case} was escalated to {notice.owner_group}"
     if notice.event is NoticeEvent.SLA_WARNING:

@@ -20,7 +20,8 @@ run started from a traced request joins its trace, and flushes the spans when a 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -28,13 +29,17 @@ from sqlalchemy import Engine
 from temporalio.client import ClientConfig, WorkflowHistory
 from temporalio.converter import DataConverter
 from temporalio.plugin import SimplePlugin
-from temporalio.worker import Replayer, ReplayerConfig, WorkerConfig, WorkflowReplayResult
+from temporalio.worker import Replayer, ReplayerConfig, Worker, WorkerConfig, WorkflowReplayResult
 
 from handoff.activities.authorisation import AuthorisationActivities
+from handoff.activities.budget import BudgetActivities
+from handoff.activities.compensation import CompensationActivities
 from handoff.activities.delivery import DeliveryActivities
+from handoff.activities.drift import DriftActivities
 from handoff.activities.ledger.activities import LedgerActivities
 from handoff.activities.ledger.database import create_schema, make_engine
 from handoff.activities.notifications import NotificationActivities
+from handoff.activities.outbox import NoticeSender
 from handoff.activities.schedules import ScheduleActivities
 from handoff.activities.validation import ValidationActivities
 from handoff.schemas.contract import HandoffContract
@@ -43,9 +48,10 @@ from handoff.workers.codec import Keyring, handoff_data_converter
 from handoff.workers.decisions import decision_key
 from handoff.workers.interceptors import LoggingContextInterceptor
 from handoff.workers.notifiers import case_link, public_url
-from handoff.workers.schedules import starter
+from handoff.workers.schedules import drift_opener, starter
 from handoff.workers.settings import load_settings
 from handoff.workers.tracing import Tracing, tracing_for
+from handoff.workflows.drift import DriftCheckWorkflow
 from handoff.workflows.handoff import HandoffWorkflow
 from handoff.workflows.registered import forget, register
 from handoff.workflows.schedules import ScheduleWorkflow
@@ -73,14 +79,23 @@ class HandoffPlugin(SimplePlugin):
         # A ledger given as an engine belongs to the caller; one made here from a URL is migrated and disposed here.
         self._owns_ledger = not isinstance(ledger, Engine)
         self._ledger = ledger if isinstance(ledger, Engine) else make_engine(ledger or load_settings().ledger_url)
-        recorder = LedgerActivities(self._ledger)
-        validation = ValidationActivities(app)
-        delivery = DeliveryActivities(app, self._ledger, pause_after_write=pause_after_write)
-        self._authorisation = AuthorisationActivities(self._ledger)
-        # Registered even when the app notifies nobody: every run starts the activity (it then sends nothing).
         notifications = NotificationActivities(app, self._ledger, link=self._case_link)
+        # Notices about cases are queued with the ledger write they go with, and sent by this outbox sender.
+        self._outbox = NoticeSender(self._ledger, notifications.send)
+        recorder = LedgerActivities(self._ledger, notice_queued=self._outbox.wake)
+        validation = ValidationActivities(app, self._ledger)
+        delivery = DeliveryActivities(app, self._ledger, pause_after_write=pause_after_write)
+        # The same test pause after an ordered delivery's undo: a worker killed there must undo nothing twice.
+        compensation = CompensationActivities(app, self._ledger, pause_after_undo=pause_after_write)
+        self._authorisation = AuthorisationActivities(self._ledger)
+        # Registered even when the app notifies nobody: runs from before the outbox start it (it then sends nothing),
+        # and every run for its SLA warnings.
+        # A hold's notice links the inbox's case list, where held handoffs are shown with their figures.
+        budget = BudgetActivities(self._ledger, app, link=lambda: self._case_link("").removesuffix("/cases/"))
         # A schedule's firing starts its runs through the same edge as an event (`handoff.workers.schedules`).
         schedules = ScheduleActivities(starter(app))
+        # A drift check reads the app's sources and targets, and opens drift runs of its handoffs.
+        drift = DriftActivities(app, self._ledger, drift_opener(app))
         self._public_url: str | None = None
         self._tracing: Tracing | None = None
         self._tracing_read = False
@@ -88,7 +103,7 @@ class HandoffPlugin(SimplePlugin):
             "handoff",
             data_converter=self._data_converter,
             interceptors=[LoggingContextInterceptor()],
-            workflows=[HandoffWorkflow, ScheduleWorkflow],
+            workflows=[HandoffWorkflow, ScheduleWorkflow, DriftCheckWorkflow],
             activities=[
                 recorder.record_stage_change,
                 recorder.record_escalation,
@@ -96,9 +111,14 @@ class HandoffPlugin(SimplePlugin):
                 recorder.record_first_approval,
                 validation.run_lookups,
                 delivery.deliver,
+                compensation.undo_delivery,
                 self._authorisation.verify_decision,
                 notifications.notify_owners,
+                budget.check_budget,
+                budget.notify_budget_hold,
                 schedules.fire_schedule,
+                drift.find_drift,
+                drift.open_drift_cases,
             ],
             run_context=self._running,
         )
@@ -186,6 +206,20 @@ class HandoffPlugin(SimplePlugin):
         for contract in contracts:
             register(contract, task_queue)
         return contracts
+
+    async def run_worker(self, worker: Worker, next: Callable[[Worker], Awaitable[None]]) -> None:
+        """Run the worker, and beside it the outbox sender, in the ledger's context (a replayer sends nothing)."""
+
+        async def with_outbox(worker: Worker) -> None:
+            sending = asyncio.create_task(self._outbox.run(), name="handoff-outbox")
+            try:
+                await next(worker)
+            finally:
+                sending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sending
+
+        await super().run_worker(worker, with_outbox)
 
     @asynccontextmanager
     async def _running(self) -> AsyncIterator[None]:

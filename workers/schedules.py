@@ -9,15 +9,20 @@ and dedupe as an event. Sync creates what is missing, updates what changed (keep
 note), and deletes `handoff/...` schedules on the same task queue whose contract no longer has a schedule. What
 "changed" means is a fingerprint of the schedule as the contract says it, kept in the action's memo: Temporal hands
 a cron back as calendars, so comparing specs would see a change every time.
+
+A contract whose sync has a `DriftCheck` gets a second schedule, `handoff/<handoff>/drift`, starting the drift check
+workflow (`handoff.workflows.drift`) every `every`, synced the same way; its activity opens each drift case through
+`open_drift_run`, a run of the handoff with `HandoffInput.drift`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
@@ -34,20 +39,34 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
-from temporalio.exceptions import ApplicationError
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from handoff.schemas.contract import Catalog, HandoffContract, Overlap
+from handoff.schemas.contract import Catalog, DriftCheck, HandoffContract, Overlap
 from handoff.schemas.contract import Schedule as ContractSchedule
+from handoff.schemas.drift import DRIFT_CHECK_WORKFLOW, DRIFT_EVENT, DriftCheckInput, DriftFinding
+from handoff.schemas.runs import HandoffInput, Stage
 from handoff.schemas.schedules import SCHEDULE_WORKFLOW, FireRequest, ScheduleFired, ScheduleFiring
 from handoff.workers.trigger import PayloadInvalid, trigger
+from handoff.workflows import search_attributes as sa
+from handoff.workflows.drift import DriftCheckWorkflow
 from handoff.workflows.schedules import ScheduleWorkflow
 
 if TYPE_CHECKING:
     from handoff.workers.app import Handoffs
 
 PREFIX = "handoff/"
-"""Every schedule sync manages has an id `handoff/<handoff>`; others in the namespace are never touched."""
+"""Every schedule sync manages has an id `handoff/<handoff>` (`handoff/<handoff>/drift` for its drift check);
+others in the namespace are never touched."""
+DRIFT_SCHEDULE_SUFFIX = "/drift"
+MANAGED_WORKFLOWS = (SCHEDULE_WORKFLOW, DRIFT_CHECK_WORKFLOW)
+"""What a schedule sync manages starts: a firing, or a drift check."""
 FINGERPRINT = "handoff-schedule"
 """The action memo key holding what the schedule was made from."""
 NOTE = "Managed by `handoff schedules sync`: change the contract's schedule, not this one."
@@ -136,20 +155,74 @@ def temporal_schedule(contract: HandoffContract, task_queue: str) -> Schedule:
     )
 
 
+def drift_schedule_id(handoff: str) -> str:
+    return f"{schedule_id(handoff)}{DRIFT_SCHEDULE_SUFFIX}"
+
+
+def drift_checked_contracts(catalog: Catalog) -> dict[str, HandoffContract]:
+    """Drift schedule id -> each contract whose sync has a drift check."""
+    return {
+        drift_schedule_id(contract.name): contract
+        for contract in catalog.contracts
+        if contract.sync is not None and contract.sync.drift_check is not None
+    }
+
+
+def drift_fingerprint(contract: HandoffContract, task_queue: str) -> str:
+    """What the drift check's Temporal Schedule is made from: the contract's drift check, and the task queue."""
+    said = {
+        "handoff": contract.name,
+        "drift_check": _drift_check_of(contract).model_dump(mode="json"),
+        "task_queue": task_queue,
+        "workflow": DRIFT_CHECK_WORKFLOW,
+    }
+    return hashlib.sha256(json.dumps(said, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def drift_schedule(contract: HandoffContract, task_queue: str) -> Schedule:
+    """The Temporal Schedule that runs a contract's drift check every `every`; a check still running skips the next."""
+    check = _drift_check_of(contract)
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            DriftCheckWorkflow.run,
+            DriftCheckInput(handoff=contract.name),
+            id=f"{drift_schedule_id(contract.name)}/check",
+            task_queue=task_queue,
+            memo={FINGERPRINT: drift_fingerprint(contract, task_queue)},
+            static_summary=f"{contract.name}: drift check, copies against their source of truth",
+        ),
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=check.every)]),
+        policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+        state=ScheduleState(note=NOTE),
+    )
+
+
+def wanted_schedules(catalog: Catalog, task_queue: str) -> dict[str, tuple[Schedule, str, str]]:
+    """Schedule id -> (the Temporal Schedule, its fingerprint, its clock in words) for everything the catalog
+    schedules: triggers' schedules and drift checks."""
+    wanted = {
+        sid: (temporal_schedule(contract, task_queue), fingerprint(contract, task_queue), _spec(contract))
+        for sid, contract in scheduled_contracts(catalog).items()
+    }
+    for sid, contract in drift_checked_contracts(catalog).items():
+        clock = f"drift check every {_drift_check_of(contract).every}"
+        wanted[sid] = (drift_schedule(contract, task_queue), drift_fingerprint(contract, task_queue), clock)
+    return wanted
+
+
 async def sync_schedules(client: Client, catalog: Catalog, *, task_queue: str) -> SyncReport:
     """Make Temporal's `handoff/...` schedules on `task_queue` match the catalog's; idempotent.
 
     Check the catalog first (`Handoffs.readiness`): a schedule the gate refuses is not one Temporal can take.
     """
     report = SyncReport()
-    wanted = scheduled_contracts(catalog)
-    for sid, contract in wanted.items():
-        desired = temporal_schedule(contract, task_queue)
+    wanted = wanted_schedules(catalog, task_queue)
+    for sid, (desired, made_from, _clock) in wanted.items():
         description = await _described(client, sid)
         if description is None:
             await client.create_schedule(sid, desired)
             report.created.append(sid)
-        elif await _fingerprint_of(client, description) == fingerprint(contract, task_queue):
+        elif await _fingerprint_of(client, description) == made_from:
             report.unchanged.append(sid)
         else:
 
@@ -168,17 +241,19 @@ async def sync_schedules(client: Client, catalog: Catalog, *, task_queue: str) -
 async def schedule_rows(client: Client, catalog: Catalog, *, task_queue: str) -> list[ScheduleRow]:
     """The app's schedules as Temporal has them, then Temporal's `handoff/...` schedules the app no longer has."""
     rows = []
-    wanted = scheduled_contracts(catalog)
-    for sid, contract in wanted.items():
+    wanted = wanted_schedules(catalog, task_queue)
+    for sid, (_desired, made_from, clock) in wanted.items():
         description = await _described(client, sid)
         status, next_run = "missing", None
         if description is not None:
-            same = await _fingerprint_of(client, description) == fingerprint(contract, task_queue)
+            same = await _fingerprint_of(client, description) == made_from
             status = "paused" if description.schedule.state.paused else ("in sync" if same else "out of date")
             next_run = next(iter(description.info.next_action_times), None)
-        rows.append(ScheduleRow(id=sid, handoff=contract.name, spec=_spec(contract), status=status, next_run=next_run))
+        handoff = sid.removeprefix(PREFIX).removesuffix(DRIFT_SCHEDULE_SUFFIX)
+        rows.append(ScheduleRow(id=sid, handoff=handoff, spec=clock, status=status, next_run=next_run))
     for sid in await _ours_not_wanted(client, wanted, task_queue):
-        rows.append(ScheduleRow(id=sid, handoff=sid.removeprefix(PREFIX), spec="-", status="not in the app"))
+        handoff = sid.removeprefix(PREFIX).removesuffix(DRIFT_SCHEDULE_SUFFIX)
+        rows.append(ScheduleRow(id=sid, handoff=handoff, spec="-", status="not in the app"))
     return rows
 
 
@@ -234,6 +309,56 @@ async def fire(
     return fired
 
 
+def drift_opener(app: Handoffs) -> Callable[[Client, DriftFinding, str, str], Awaitable[str]]:
+    """What the drift check's activity opens each drift case with (`activities.drift`): `open_drift_run`."""
+
+    async def open_run(client: Client, finding: DriftFinding, workflow_id: str, task_queue: str) -> str:
+        return await open_drift_run(client, app.catalog, finding, workflow_id, task_queue=task_queue)
+
+    return open_run
+
+
+async def open_drift_run(
+    client: Client, catalog: Catalog, finding: DriftFinding, workflow_id: str, *, task_queue: str
+) -> str:
+    """Start the handoff's drift run for `finding` (its newest version, whose exception owner holds the case); a
+    start while it is open finds it. Returns its workflow id."""
+    contract = catalog.contract(finding.handoff)
+    handoff_input = HandoffInput(
+        event=DRIFT_EVENT,
+        payload=finding.payload,
+        received_at=datetime.now(UTC),
+        contract_version=contract.version,
+        drift=finding,
+    )
+    # Closed already: the check found it in the ledger meanwhile, and the next check numbers past it.
+    with contextlib.suppress(WorkflowAlreadyStartedError):
+        await client.start_workflow(
+            contract.name,
+            handoff_input,
+            id=workflow_id,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.HANDOFF_NAME, contract.name),
+                    SearchAttributePair(sa.HANDOFF_STAGE, Stage.RECEIVED.value),
+                    SearchAttributePair(sa.CONTRACT_HASH, contract.content_hash()),
+                    SearchAttributePair(sa.CONTRACT_VERSION, contract.version),
+                ]
+            ),
+            memo={"contract_version": contract.version, "contract_hash": contract.content_hash()},
+            static_summary=f"{contract.name}: drift of {finding.workflow_id} in {', '.join(finding.systems) or '-'}",
+        )
+    return workflow_id
+
+
+def _drift_check_of(contract: HandoffContract) -> DriftCheck:
+    assert contract.sync is not None and contract.sync.drift_check is not None
+    return contract.sync.drift_check
+
+
 def _schedule_of(contract: HandoffContract) -> ContractSchedule:
     assert contract.trigger is not None and contract.trigger.schedule is not None
     return contract.trigger.schedule
@@ -264,7 +389,7 @@ async def _fingerprint_of(client: Client, description: ScheduleDescription) -> s
     return str(value)
 
 
-async def _ours_not_wanted(client: Client, wanted: Mapping[str, HandoffContract], task_queue: str) -> list[str]:
+async def _ours_not_wanted(client: Client, wanted: Mapping[str, object], task_queue: str) -> list[str]:
     """`handoff/...` schedules that start firings on `task_queue` for no scheduled contract of the catalog.
 
     The listing is Temporal's visibility (eventually consistent, about a second behind); each is described first.
@@ -277,7 +402,7 @@ async def _ours_not_wanted(client: Client, wanted: Mapping[str, HandoffContract]
         action = description.schedule.action if description is not None else None
         if (
             isinstance(action, ScheduleActionStartWorkflow)
-            and action.workflow == SCHEDULE_WORKFLOW
+            and action.workflow in MANAGED_WORKFLOWS
             and action.task_queue == task_queue
         ):
             found.append(listed.id)

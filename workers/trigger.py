@@ -119,12 +119,12 @@ async def trigger(
             search_attributes=TypedSearchAttributes(
                 [
                     SearchAttributePair(sa.HANDOFF_NAME, contract.name),
-                    SearchAttributePair(sa.HANDOFF_STAGE, Stage.RECEIVED.value),
+                    # Its first stage: the workflow, which would upsert it at once, need not (one event less).
+                    SearchAttributePair(sa.HANDOFF_STAGE, Stage.VALIDATING.value),
                     SearchAttributePair(sa.CONTRACT_HASH, contract.content_hash()),
                     SearchAttributePair(sa.CONTRACT_VERSION, contract.version),
                 ]
             ),
-            memo={"contract_version": contract.version, "contract_hash": contract.content_hash()},
             static_summary=f"{contract.name}: {event} {workflow_id.split('/', 1)[1]}",
             static_details=_details(contract),
         )

@@ -32,12 +32,12 @@ Runs whose decisions were taken before this check replay as they were (`AUTHORIS
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from datetime import timedelta
 from typing import Any, NoReturn
 
 from temporalio import workflow
-from temporalio.common import RawValue, RetryPolicy
+from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -69,6 +69,16 @@ with workflow.unsafe.imports_passed_through():
         StageChange,
         SyncedField,
     )
+    from handoff.schemas.budget import (
+        BUDGET_RELEASED,
+        CHECK_BUDGET,
+        NOTIFY_BUDGET_HOLD,
+        BudgetAnswer,
+        BudgetCheck,
+        Hold,
+        HoldNotice,
+        Verdict,
+    )
     from handoff.schemas.cases import (
         CaseStatus,
         DecisionRecord,
@@ -81,11 +91,13 @@ with workflow.unsafe.imports_passed_through():
         RefusedDecision,
         Violation,
     )
-    from handoff.schemas.contract import DecisionKind, ExceptionPolicy, HandoffContract
+    from handoff.schemas.contract import DecisionKind, ExceptionPolicy, HandoffContract, SyncTarget
+    from handoff.schemas.drift import DriftFinding, drift_violations
     from handoff.schemas.paths import patched, value_at
     from handoff.schemas.rules import Lookup
     from handoff.schemas.runs import Delivery, HandoffInput, HandoffResult, HandoffStatus, Stage
     from handoff.workflows import search_attributes as sa
+    from handoff.workflows.compensation import undo_in_reverse, with_compensation
     from handoff.workflows.refusals import describe_errors, refusal_for
     from handoff.workflows.refused_deliveries import (
         delivery_violations,
@@ -110,6 +122,10 @@ NOTIFY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attemp
 SLA_WARNING_AT = 0.8
 """The share of a group's SLA after which it hears that the case still waits for it."""
 
+BUDGET_RECHECK = timedelta(minutes=10)
+"""How often a held run asks the ledger again without being told: the safety net for a lost `budget-released`."""
+BUDGET_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=["UnknownHold"])
+
 VERIFY_TIMEOUT = timedelta(seconds=10)
 VERIFY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=5), maximum_attempts=5)
 
@@ -125,6 +141,16 @@ AUTHORISED_DECISIONS = "authorised-decisions"
 """Patch: a decision is authorised (attestation, the ledger's groups) and every refusal recorded. One marker per
 decision message (`authorised-decisions`, then `-2`, `-3`...), because the SDK memoises a patch for the whole run:
 with one id, a run that took a message before the deploy would replay it unpatched and trust every later one too."""
+LEDGER_WRITES_RIDE_ALONG = "ledger-writes-ride-along"
+"""Patch: a stage change that records nothing but the stage (and the run's stamp) rides with the activity that
+follows it, instead of costing an activity and a workflow task of its own: `validating` with the look-ups, `delivering`
+with the deliveries (each records it first; the ledger applies it once, by step); when no activity follows, the next
+stage change carries the stamp. And a case's owner group and id are set and unset in the same upsert as the stage
+they go with. A change that holds a case or a decision is still written before the run waits or `decide` returns.
+Asked once, first of all patches: runs from before replay with a ledger activity per change.
+
+A run started with this patch has every patch before it, so it asks none of them (`_patched`): each asked patch costs
+a marker and an upsert of `TemporalChangeVersion` in the history. A patch added after this one is asked as usual."""
 
 
 class MissingContract(RuntimeError):
@@ -148,7 +174,8 @@ class HandoffWorkflow:
         self._input = workflow.payload_converter().from_payload(args[0].payload, HandoffInput)
         self._handoff = workflow.info().workflow_type
         # Pinned: the version the trigger checked the payload against, for the whole run, replays included. Runs
-        # started before the input carried it have it in their memo (stamped at start since the first release).
+        # started before the input carried it have it in their memo (stamped at start from the first release until
+        # the input carried it; the hash is a search attribute).
         self._version: int | None = self._input.contract_version or workflow.memo_value(
             "contract_version", None, type_hint=int
         )
@@ -164,6 +191,11 @@ class HandoffWorkflow:
         self._refusal_count = 0
         self._override = False
         self._failure: str | None = None
+        self._ride_along_run: bool | None = None  # see LEDGER_WRITES_RIDE_ALONG; asked before any other patch
+        self._unrecorded: StageChange | None = None  # the stage change riding with the next activity
+        self._pending_attributes: list[SearchAttributeUpdate[Any]] = []  # upserted with the next stage
+        # The stage visibility shows: the trigger starts a run as validating, which it then need not upsert.
+        self._visible_stage = workflow.info().typed_search_attributes.get(sa.HANDOFF_STAGE)
 
     @workflow.run
     async def run(self, args: Sequence[RawValue]) -> HandoffResult:
@@ -177,7 +209,9 @@ class HandoffWorkflow:
                 f"{workflow.info().task_queue!r}): add that version to the app, or keep it in the app's lock file, "
                 "until its runs have ended."
             )
-        await self._enter(Stage.VALIDATING, run=self._stamp(contract))
+        if self._input.drift is not None:  # a drift run: only runs started with a finding take this branch
+            return await self._resolve_drift(contract, self._input.drift)
+        await self._enter(Stage.VALIDATING, run=self._stamp(contract), ride_along=True)
         misfit = _misfit(contract, self._payload)
         if misfit is not None:  # only a start that bypassed the edge's check gets here
             await self._fail(misfit)
@@ -186,8 +220,12 @@ class HandoffWorkflow:
                 rejected = await self._validate_until_clean(contract)
                 if rejected is not None:
                     return rejected
+            if contract.exceptions is not None and contract.exceptions.budget is not None:
+                rejected_by_hold = await self._within_budget(contract)
+                if rejected_by_hold is not None:
+                    return rejected_by_hold
             if self._stage is not Stage.DELIVERING:
-                await self._enter(Stage.DELIVERING)
+                await self._enter(Stage.DELIVERING, ride_along=True)
             refusals = await self._deliver(contract)
             if not refusals:
                 return await self._finish(Stage.DELIVERED)
@@ -270,7 +308,7 @@ class HandoffWorkflow:
         """Every violation in one pass: the declarative rules inline, the look-ups in one activity."""
         assert contract.trigger is not None
         typed = contract.trigger.payload.model_validate(self._payload).model_dump()
-        if workflow.patched(LOOKUPS_WHERE_THEY_APPLY):
+        if self._patched(LOOKUPS_WHERE_THEY_APPLY):
             lookups = list(lookups_to_run(contract.rules, typed))
         else:  # runs that started before: every look-up of the contract itself, none inside a When
             lookups = [(rule, False) for rule in contract.rules if isinstance(rule, Lookup)]
@@ -290,19 +328,26 @@ class HandoffWorkflow:
             try:
                 looked_up = await workflow.execute_activity(
                     RUN_LOOKUPS,
-                    LookupRequest(workflow_id=workflow.info().workflow_id, handoff=self._handoff, checks=checks),
+                    LookupRequest(
+                        workflow_id=workflow.info().workflow_id,
+                        handoff=self._handoff,
+                        checks=checks,
+                        stage_change=self._unrecorded,
+                    ),
                     result_type=LookupResult,
                     start_to_close_timeout=LOOKUP_TIMEOUT,
                     retry_policy=LOOKUP_RETRY,
                 )
             except ActivityError as error:
                 await self._fail(f"The look-ups could not be run: {error.cause or error}")
+            self._unrecorded = None  # the look-ups recorded it
         return evaluate(contract.rules, typed, looked_up.failed) + looked_up.violations
 
     async def _hold_for_decision(
-        self, contract: HandoffContract, violations: list[Violation]
+        self, contract: HandoffContract, violations: list[Violation], *, allowed: Set[DecisionKind] | None = None
     ) -> tuple[ExceptionCase, DecisionRecord]:
-        """Open a case and wait for its decision, escalating along the chain each time the SLA passes."""
+        """Open a case and wait for its decision, escalating along the chain each time the SLA passes. `allowed`
+        narrows the contract's decisions for this case (a drift case is approved or rejected)."""
         policy = contract.exceptions
         assert policy is not None and policy.owner is not None and policy.on_timeout is not None
         sla = policy.sla * self._input.sla_scale
@@ -317,23 +362,29 @@ class HandoffWorkflow:
             owner_group=chain[0],
             opened_at=now,
             sla_deadline=now + sla,
-            allowed=sorted(policy.allowed),
+            allowed=sorted(policy.allowed if allowed is None else policy.allowed & allowed),
         )
         self._cases.append(case)
-        workflow.upsert_search_attributes([sa.OWNER_GROUP.value_set(case.owner_group), sa.CASE_ID.value_set(case.id)])
-        await self._enter(Stage.AWAITING_DECISION, case=case)
-        notify = workflow.patched(NOTIFY_OWNER_GROUPS)
-        self._notify(case, NoticeEvent.OPENED, when=notify)
+        self._upsert_with_next_stage([sa.OWNER_GROUP.value_set(case.owner_group), sa.CASE_ID.value_set(case.id)])
+        # New runs queue the notices of a case opening or escalating in the ledger's outbox, with the write that
+        # records it: no activity of their own (see activities/outbox.py).
+        outbox = self._is_ride_along_run()
+        await self._enter(
+            Stage.AWAITING_DECISION, case=case, notice=self._notice(case, NoticeEvent.OPENED) if outbox else None
+        )
+        notify = self._patched(NOTIFY_OWNER_GROUPS)
+        self._notify(case, NoticeEvent.OPENED, when=notify and not outbox)
         for index, group in enumerate(chain):
             if index > 0:
-                await self._escalate(case, group, sla)
-                self._notify(case, NoticeEvent.ESCALATED, when=notify)
+                await self._escalate(case, group, sla, queue_notice=outbox)
+                self._notify(case, NoticeEvent.ESCALATED, when=notify and not outbox)
             if await self._decided_within(case, sla, warn=notify):
                 break
         if case.decision is None:
             case.decision = self._end_of_chain_decision(case, policy)
             case.status = CaseStatus.DECIDED
-        workflow.upsert_search_attributes([sa.OWNER_GROUP.value_unset(), sa.CASE_ID.value_unset()])
+        # Every caller enters the next stage at once, in this workflow task: the unset goes with that upsert.
+        self._upsert_with_next_stage([sa.OWNER_GROUP.value_unset(), sa.CASE_ID.value_unset()])
         return case, case.decision
 
     async def _decided_within(self, case: ExceptionCase, sla: timedelta, *, warn: bool) -> bool:
@@ -357,7 +408,13 @@ class HandoffWorkflow:
         """Tell the owner group, without waiting: a notifier that is down is retried and never holds the run up."""
         if not when:
             return
-        notice = CaseNotice(
+        sending = workflow.start_activity(
+            NOTIFY_OWNERS, self._notice(case, event), start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY
+        )
+        sending.add_done_callback(_forget_notice)
+
+    def _notice(self, case: ExceptionCase, event: NoticeEvent) -> CaseNotice:
+        return CaseNotice(
             workflow_id=workflow.info().workflow_id,
             handoff=self._handoff,
             case_id=case.id,
@@ -367,12 +424,8 @@ class HandoffWorkflow:
             reasons=[violation.reason for violation in case.violations],
             at=workflow.now(),
         )
-        sending = workflow.start_activity(
-            NOTIFY_OWNERS, notice, start_to_close_timeout=NOTIFY_TIMEOUT, retry_policy=NOTIFY_RETRY
-        )
-        sending.add_done_callback(_forget_notice)
 
-    async def _escalate(self, case: ExceptionCase, group: str, sla: timedelta) -> None:
+    async def _escalate(self, case: ExceptionCase, group: str, sla: timedelta, *, queue_notice: bool) -> None:
         now = workflow.now()
         escalation = Escalation(from_group=case.owner_group, to_group=group, at=now)
         case.owner_group = group
@@ -388,6 +441,7 @@ class HandoffWorkflow:
                 case_id=case.id,
                 escalation=escalation,
                 sla_deadline=case.sla_deadline,
+                notice=self._notice(case, NoticeEvent.ESCALATED) if queue_notice else None,
             ),
             start_to_close_timeout=LEDGER_TIMEOUT,
             retry_policy=LEDGER_RETRY,
@@ -410,6 +464,8 @@ class HandoffWorkflow:
         is; a correction is validated again first (unless the run's rules were already overridden)."""
         assert case.decision is not None
         decision = case.decision.decision
+        if self._input.drift is not None:  # a drift run ends with its case's decision
+            return Stage.DELIVERED if decision is DecisionKind.APPROVE else Stage.REJECTED
         if is_delivery_case(case) and decision is not DecisionKind.REJECT:
             if decision is DecisionKind.CORRECT and not self._override:
                 return Stage.VALIDATING
@@ -440,11 +496,14 @@ class HandoffWorkflow:
                     for path in target.fields
                 ],
                 source_of_truth=contract.source_of_truth,
+                stage_change=self._unrecorded,
             )
             for target in targets
         ]
+        if contract.sync.ordered:  # a field no run before it had: no patch needed
+            return await self._deliver_in_order(contract, targets, requests)
         # Runs from before refused deliveries opened cases failed on the first error, without waiting for the rest.
-        refusals_open_cases = workflow.patched(REFUSED_DELIVERIES_OPEN_CASES)
+        refusals_open_cases = self._patched(REFUSED_DELIVERIES_OPEN_CASES)
         results = await asyncio.gather(
             *(
                 workflow.execute_activity(
@@ -469,7 +528,48 @@ class HandoffWorkflow:
                 refusals.append(result.refusal)
             elif result.delivery is not None:
                 self._deliveries.append(result.delivery)
+            if not isinstance(result, BaseException):
+                self._unrecorded = None  # recorded by this delivery (`LEDGER_WRITES_RIDE_ALONG`)
         return refusals
+
+    async def _deliver_in_order(
+        self, contract: HandoffContract, targets: Sequence[SyncTarget], requests: Sequence[DeliveryRequest]
+    ) -> list[DeliveryRefusal]:
+        """Write the targets one at a time, in the contract's order. At the first that does not take the record, undo
+        what this delivery wrote, last first (`compensation.py`); its refusal says what was undone and what stayed."""
+        assert contract.sync is not None
+        written_before = [delivery.system for delivery in self._deliveries]
+        written: list[Delivery] = []
+        for request, target in zip(requests, targets, strict=True):
+            try:
+                result = await workflow.execute_activity(
+                    DELIVER,
+                    request,
+                    result_type=DeliveryResult,
+                    start_to_close_timeout=DELIVERY_TIMEOUT,
+                    heartbeat_timeout=DELIVERY_HEARTBEAT,
+                    retry_policy=_delivery_retry(target.attempts),
+                )
+            except ActivityError as error:
+                refusal = unanswered(target.system, target.attempts, error)
+            else:
+                self._unrecorded = None  # recorded by this delivery (`LEDGER_WRITES_RIDE_ALONG`)
+                if result.delivery is not None:
+                    self._deliveries.append(result.delivery)
+                    written.append(result.delivery)
+                    continue
+                assert result.refusal is not None
+                refusal = result.refusal
+            compensation = await undo_in_reverse(
+                written,
+                {target.system: target for target in contract.sync.targets},
+                written_before=written_before,
+                workflow_id=workflow.info().workflow_id,
+                handoff=self._handoff,
+            )
+            self._deliveries = [delivery for delivery in self._deliveries if delivery.system not in compensation.undone]
+            return [with_compensation(refusal, compensation)]
+        return []
 
     async def _finish(
         self, stage: Stage, *, case: ExceptionCase | None = None, decision: DecisionRecord | None = None
@@ -497,25 +597,61 @@ class HandoffWorkflow:
         decision: DecisionRecord | None = None,
         override: bool = False,
         failure: str | None = None,
+        ride_along: bool = False,
+        notice: CaseNotice | None = None,
     ) -> None:
-        """Move to `stage`: the query and the search attribute change now, the ledger records it (idempotently)."""
+        """Move to `stage`: the query and the search attribute change now, the ledger records it (idempotently).
+
+        With `ride_along` (a change that holds no case or decision), in runs with `LEDGER_WRITES_RIDE_ALONG`, the
+        ledger records it with the next activity that carries it, or with the next stage change.
+        """
+        riding = self._is_ride_along_run() and ride_along  # the first stage change asks it, before any command
         self._stage = stage
-        workflow.upsert_search_attributes([sa.HANDOFF_STAGE.value_set(stage.value)])
+        updates, self._pending_attributes = self._pending_attributes, []
+        if not (self._is_ride_along_run() and self._visible_stage == stage.value):
+            updates = [*updates, sa.HANDOFF_STAGE.value_set(stage.value)]
+            self._visible_stage = stage.value
+        if updates:
+            workflow.upsert_search_attributes(updates)
         self._step += 1
+        earlier, self._unrecorded = self._unrecorded, None
         change = StageChange(
             workflow_id=workflow.info().workflow_id,
             step=self._step,
             stage=stage,
             at=workflow.now(),
-            run=run,
-            case=case,
+            run=run or (earlier.run if earlier else None),
+            case=case if case is None or decision is None else _decided_case_for_the_ledger(case),
             decision=decision,
             override=override,
             failure=failure,
+            notice=notice,
         )
+        if riding:
+            self._unrecorded = change
+            return
         await workflow.execute_activity(
             RECORD_STAGE_CHANGE, change, start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=LEDGER_RETRY
         )
+
+    def _is_ride_along_run(self) -> bool:
+        """Whether this run started with `LEDGER_WRITES_RIDE_ALONG`: asked once, before any other patch, and kept."""
+        if self._ride_along_run is None:
+            self._ride_along_run = workflow.patched(LEDGER_WRITES_RIDE_ALONG)
+        return self._ride_along_run
+
+    def _patched(self, patch: str) -> bool:
+        """`workflow.patched` for the patches older than `LEDGER_WRITES_RIDE_ALONG`, which a run started with it has
+        all of: it asks none of them (each would cost a marker and a search-attribute upsert in its history)."""
+        return self._is_ride_along_run() or workflow.patched(patch)
+
+    def _upsert_with_next_stage(self, updates: list[SearchAttributeUpdate[Any]]) -> None:
+        """Search attributes that change with the stage the run enters next, in this workflow task: in the same
+        upsert as that stage (`LEDGER_WRITES_RIDE_ALONG`), or in one of their own in runs from before."""
+        if self._is_ride_along_run():
+            self._pending_attributes.extend(updates)
+        else:
+            workflow.upsert_search_attributes(updates)
 
     def _stamp(self, contract: HandoffContract) -> RunStamp:
         assert contract.trigger is not None and contract.trigger.dedupe_key is not None
@@ -536,7 +672,7 @@ class HandoffWorkflow:
         """Whether this decision message is authorised and its refusal recorded (see `AUTHORISED_DECISIONS`)."""
         self._decision_messages += 1
         count = self._decision_messages
-        return workflow.patched(AUTHORISED_DECISIONS if count == 1 else f"{AUTHORISED_DECISIONS}-{count}")
+        return self._patched(AUTHORISED_DECISIONS if count == 1 else f"{AUTHORISED_DECISIONS}-{count}")
 
     async def _judge(self, request: DecisionRequest) -> Refusal | None:
         """Authorise the decision (the edge's attestation; the operator and their groups in the ledger), then judge
@@ -626,6 +762,115 @@ class HandoffWorkflow:
         workflow.logger.info("Case %s decided: %s by %s", case.id, request.decision.value, request.operator)
         return case
 
+    # -- the exception budget (only for contracts that declare one) ---------------------------------------------------
+
+    # Class-level defaults: an instance sets its own on first assignment; runs of contracts without a budget never do.
+    _budget_cleared = False
+    """This run passed the budget once (go, or a resumed hold): a second delivery attempt is not held again."""
+    _budget_nudged = False
+    """A `budget-released` signal came since the run last asked the ledger."""
+
+    @workflow.signal(name=BUDGET_RELEASED)
+    def budget_released(self) -> None:
+        """The handoff's hold was resumed or rejected: ask the ledger again. It carries nothing and proves nothing:
+        only the hold's state in the ledger releases the run, so a forged signal costs one look and changes nothing."""
+        self._budget_nudged = True
+
+    async def _within_budget(self, contract: HandoffContract) -> HandoffResult | None:
+        """Before delivering: go on, or wait in stage held until the hold is decided; the run's result when an
+        operator rejected the held runs."""
+        if self._budget_cleared:
+            return None
+        answer = await self._ask_budget(contract, hold_id=None)
+        if answer.verdict is Verdict.HELD:
+            assert answer.hold is not None
+            hold = answer.hold
+            workflow.logger.warning("Held by the exception budget of %s (hold %s)", self._handoff, hold.id)
+            await self._enter(Stage.HELD)
+            self._notify_hold(hold)
+            answer = await self._wait_for_hold(contract, hold)
+        self._budget_cleared = True
+        if answer.verdict is Verdict.REJECTED:
+            assert answer.hold is not None
+            self._failure = (
+                f"Held by the exception budget (hold {answer.hold.id}) and rejected by {answer.hold.decided_by}: "
+                f"{answer.hold.reason}"
+            )
+            return await self._finish(Stage.REJECTED)
+        return None
+
+    async def _wait_for_hold(self, contract: HandoffContract, hold: Hold) -> BudgetAnswer:
+        """Ask the ledger about `hold` until it is decided: at once (a resume may have come before the run showed
+        held), then each time a `budget-released` signal comes, and every `BUDGET_RECHECK` in any case."""
+        while True:
+            self._budget_nudged = False  # before asking: a signal that comes while the ledger answers counts
+            answer = await self._ask_budget(contract, hold_id=hold.id)
+            if answer.verdict is not Verdict.HELD:
+                return answer
+            try:
+                await workflow.wait_condition(lambda: self._budget_nudged, timeout=BUDGET_RECHECK)
+            except TimeoutError:
+                continue  # nobody told the run: it asks anyway, in case the signal was lost
+
+    async def _ask_budget(self, contract: HandoffContract, *, hold_id: int | None) -> BudgetAnswer:
+        assert contract.exceptions is not None and contract.exceptions.budget is not None
+        check = BudgetCheck(
+            workflow_id=workflow.info().workflow_id,
+            handoff=self._handoff,
+            budget=contract.exceptions.budget,
+            owner_group=contract.exceptions.owner,
+            hold_id=hold_id,
+            at=workflow.now(),
+        )
+        try:
+            answer: BudgetAnswer = await workflow.execute_activity(
+                CHECK_BUDGET,
+                check,
+                result_type=BudgetAnswer,
+                start_to_close_timeout=LEDGER_TIMEOUT,
+                retry_policy=BUDGET_RETRY,
+            )
+        except ActivityError as error:
+            await self._fail(f"The exception budget could not be checked: {error.cause or error}")
+        return answer
+
+    def _notify_hold(self, hold: Hold) -> None:
+        """Tell the owner group, without waiting; the ledger keeps it to once per hold, however many runs it holds."""
+        sending = workflow.start_activity(
+            NOTIFY_BUDGET_HOLD,
+            HoldNotice(workflow_id=workflow.info().workflow_id, hold=hold),
+            start_to_close_timeout=NOTIFY_TIMEOUT,
+            retry_policy=NOTIFY_RETRY,
+        )
+        sending.add_done_callback(_forget_notice)
+
+    # -- drift runs (started by a drift check with `HandoffInput.drift`) ----------------------------------------------
+
+    async def _resolve_drift(self, contract: HandoffContract, finding: DriftFinding) -> HandoffResult:
+        """Hold a drift case, one violation per differing field, for the exception owner as any case is held, and end
+        the run with its decision: approve (resolved or accepted) -> delivered, anything else -> rejected (dismissed).
+        Nothing is written to any system: making the copies right again is the owner's call, outside the run."""
+        await self._enter(Stage.RECEIVED, run=self._drift_stamp(contract, finding), ride_along=True)
+        case, decision = await self._hold_for_decision(
+            contract,
+            drift_violations(finding, personal=contract.personal),
+            allowed={DecisionKind.APPROVE, DecisionKind.REJECT},
+        )
+        stage = Stage.DELIVERED if decision.decision is DecisionKind.APPROVE else Stage.REJECTED
+        return await self._finish(stage, case=case, decision=decision)
+
+    def _drift_stamp(self, contract: HandoffContract, finding: DriftFinding) -> RunStamp:
+        """The drift run's ledger record: the drifted run's dedupe key, whatever the payload holds (or lacks) now."""
+        return RunStamp(
+            handoff=contract.name,
+            event=self._input.event,
+            dedupe_key=finding.dedupe_key,
+            contract_version=contract.version,
+            contract_hash=contract.content_hash(),
+            payload=self._payload,
+            received_at=self._input.received_at,
+        )
+
 
 def _record_of(case: ExceptionCase, request: DecisionRequest) -> DecisionRecord:
     """The decision as the case keeps it: by whom, for which group (the owner now), why, when."""
@@ -638,6 +883,12 @@ def _record_of(case: ExceptionCase, request: DecisionRequest) -> DecisionRecord:
         patch=request.patch,
         decided_at=workflow.now(),
     )
+
+
+def _decided_case_for_the_ledger(case: ExceptionCase) -> ExceptionCase:
+    """The case as its decision's stage change carries it: without its payload snapshot and violations, which the
+    ledger holds since the case opened (they are written only then), so the history does not hold them twice."""
+    return case.model_copy(update={"payload": {}, "violations": [], "refused": []})
 
 
 def _forget_notice(sending: asyncio.Future[Any]) -> None:

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from handoff.schemas.cases import DecisionRequest, ExceptionCase, Refusal, RefusalKind
 from handoff.schemas.contract import DecisionKind, HandoffContract
+from handoff.schemas.drift import is_drift_case_violations
 from handoff.schemas.paths import patched
 from handoff.workflows.readiness.payload import shape_of
 
@@ -43,6 +44,12 @@ def refusal_for(
             kind=RefusalKind.ALREADY_DECIDED,
             message=f"Case {case.id} was already decided ({by}); a case is decided once.",
         )
+    if is_drift_case_violations(case.violations) and request.decision not in DRIFT_DECISIONS:
+        return Refusal(
+            kind=RefusalKind.NOT_ALLOWED,
+            message=f"Case {case.id} is a drift case: approve it once the copies are right again (or the difference "
+            f"is accepted), or reject it to dismiss it; '{request.decision.value}' has nothing to deliver.",
+        )
     if request.decision not in case.allowed:
         allowed = ", ".join(d.value for d in case.allowed)
         return Refusal(
@@ -63,6 +70,10 @@ def refusal_for(
     if problem is not None:
         return Refusal(kind=RefusalKind.INVALID_CORRECTION, message=problem)
     return None
+
+
+DRIFT_DECISIONS = frozenset({DecisionKind.APPROVE, DecisionKind.REJECT})
+"""A drift case is resolved or dismissed: there is no payload to correct or validate again."""
 
 
 def second_approval_problem(request: DecisionRequest, case: ExceptionCase) -> Refusal | None:

@@ -198,7 +198,9 @@ def status_from_ledger(ledger: Engine, workflow_id: str) -> HandoffStatus | None
             .order_by(col(RefusedDecisionRow.sequence))
         ).all()
         deliveries = session.exec(
-            select(DeliveryRow).where(DeliveryRow.workflow_id == workflow_id).order_by(col(DeliveryRow.system))
+            select(DeliveryRow)
+            .where(DeliveryRow.workflow_id == workflow_id, col(DeliveryRow.undone_at).is_(None))  # undone: not held
+            .order_by(col(DeliveryRow.system))
         ).all()
     refused_by_case: dict[str, list[RefusedDecision]] = defaultdict(list)
     for row in refusals:

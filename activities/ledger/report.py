@@ -5,6 +5,9 @@ escalations and manual touches, with the contract's declared gain marked met or 
 per contract version, from the version each run was stamped with, so a new version can be set against the old one.
 Percentiles are computed here in Python (nearest rank) from plain rows, so SQLite and PostgreSQL give the same
 answer; times that SQLite returns naive are UTC.
+
+Drift runs (opened by a drift check, event `drift`) are not the handoff's runs: they are left out of every figure
+above, and counted apart, as drift cases per system whose copy (or source) they name.
 """
 
 from __future__ import annotations
@@ -19,9 +22,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
 from handoff.activities.ledger.reads import utc
-from handoff.activities.ledger.tables import CaseRow, DecisionRow, EscalationRow, RunRow
+from handoff.activities.ledger.tables import CaseRow, DecisionRow, EscalationRow, RunRow, ViolationRow
 from handoff.schemas.cases import CaseStatus
 from handoff.schemas.contract import Gain, HandoffContract, Measure
+from handoff.schemas.drift import DRIFT_EVENT, DRIFT_KIND, DRIFT_RULE_PREFIX, SystemDrift
 from handoff.schemas.report import (
     GainCheck,
     GainVerdict,
@@ -91,6 +95,9 @@ class _Tallies:
     versions: dict[tuple[str, int], _Tally] = field(default_factory=lambda: defaultdict(_Tally))
     version_of_run: dict[str, int] = field(default_factory=dict)
     run_of_case: dict[str, tuple[str, str]] = field(default_factory=dict)
+    drift_runs: set[str] = field(default_factory=set)
+    drift: dict[tuple[str, str], tuple[set[str], set[str]]] = field(default_factory=dict)
+    """(handoff, system) -> (its drift cases, those still open)."""
 
     def of(self, handoff: str, workflow_id: str) -> list[_Tally]:
         """The tallies a row of this run counts in; a case whose run the ledger lacks counts in the handoff's only."""
@@ -127,6 +134,11 @@ def build_report(
     lines = []
     for name in names + sorted(set(tallies.handoffs) - set(newest)):
         line = _figures(HandoffReport, name, tallies.handoffs[name], newest.get(name))
+        line.drift = [
+            SystemDrift(system=system, cases=len(cases), open_cases=len(still_open))
+            for (handoff, system), (cases, still_open) in sorted(tallies.drift.items())
+            if handoff == name
+        ]
         if by_version:
             line.versions = [
                 _figures(
@@ -141,15 +153,18 @@ def build_report(
 def _gather(ledger: Engine) -> _Tallies:
     tallies = _Tallies()
     with Session(ledger) as session:
+        tallies.drift_runs = set(session.exec(select(RunRow.workflow_id).where(RunRow.event == DRIFT_EVENT)).all())
         for workflow_id, handoff, version, stage in session.exec(
-            select(RunRow.workflow_id, RunRow.handoff, RunRow.contract_version, RunRow.stage)
+            select(RunRow.workflow_id, RunRow.handoff, RunRow.contract_version, RunRow.stage).where(
+                RunRow.event != DRIFT_EVENT
+            )
         ).all():
             tallies.version_of_run[workflow_id] = version
             for tally in tallies.of(handoff, workflow_id):
                 tally.stages[stage] += 1
         for workflow_id, handoff, received_at, finished_at in session.exec(
             select(RunRow.workflow_id, RunRow.handoff, RunRow.received_at, RunRow.finished_at).where(
-                RunRow.stage == Stage.DELIVERED.value
+                RunRow.stage == Stage.DELIVERED.value, RunRow.event != DRIFT_EVENT
             )
         ).all():
             if finished_at is None:
@@ -159,6 +174,8 @@ def _gather(ledger: Engine) -> _Tallies:
         for case_id, handoff, workflow_id, status in session.exec(
             select(CaseRow.id, CaseRow.handoff, CaseRow.workflow_id, CaseRow.status)
         ).all():
+            if workflow_id in tallies.drift_runs:
+                continue  # counted apart, below; its decisions and escalations find no run (`of_case`)
             tallies.run_of_case[case_id] = (handoff, workflow_id)
             for tally in tallies.of(handoff, workflow_id):
                 tally.runs_with_cases.add(workflow_id)
@@ -175,7 +192,21 @@ def _gather(ledger: Engine) -> _Tallies:
         for case_id in session.exec(select(EscalationRow.case_id)).all():
             for tally in tallies.of_case(case_id):
                 tally.escalations += 1
+        _gather_drift(session, tallies)
     return tallies
+
+
+def _gather_drift(session: Session, tallies: _Tallies) -> None:
+    """Drift cases per handoff and the system each violation names (`drift: <system>`)."""
+    for case_id, handoff, status, rule in session.exec(
+        select(CaseRow.id, CaseRow.handoff, CaseRow.status, ViolationRow.rule)
+        .join(ViolationRow, col(ViolationRow.case_id) == col(CaseRow.id))
+        .where(ViolationRow.kind == DRIFT_KIND)
+    ).all():
+        cases, still_open = tallies.drift.setdefault((handoff, rule.removeprefix(DRIFT_RULE_PREFIX)), (set(), set()))
+        cases.add(case_id)
+        if status == CaseStatus.OPEN.value:
+            still_open.add(case_id)
 
 
 FiguresT = TypeVar("FiguresT", bound=HandoffFigures)

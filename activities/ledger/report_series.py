@@ -20,6 +20,7 @@ from handoff.activities.ledger.reads import utc
 from handoff.activities.ledger.report import gain_check, nearest_rank
 from handoff.activities.ledger.tables import CaseRow, DecisionRow, RunRow, ViolationRow
 from handoff.schemas.contract import HandoffContract, Measure
+from handoff.schemas.drift import DRIFT_EVENT
 from handoff.schemas.report_series import (
     Bucket,
     DecisionCount,
@@ -97,7 +98,10 @@ def _gather(ledger: Engine, since: datetime) -> dict[str, _Handoff]:
     tallies: dict[str, _Handoff] = defaultdict(_Handoff)
     with Session(ledger) as session:
         for workflow_id, handoff, received_at in session.exec(
-            select(RunRow.workflow_id, RunRow.handoff, RunRow.received_at).where(col(RunRow.received_at) >= since)
+            select(RunRow.workflow_id, RunRow.handoff, RunRow.received_at).where(
+                col(RunRow.received_at) >= since,
+                RunRow.event != DRIFT_EVENT,  # a drift run is not a handoff's run
+            )
         ).all():
             tallies[handoff].runs[workflow_id] = _Run(utc(received_at))
         for workflow_id, handoff, finished_at in session.exec(

@@ -137,6 +137,8 @@ class DeliveryRow(SQLModel, table=True):
     record_key: str
     fields: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     delivered_at: datetime = _utc_column()
+    undone_at: datetime | None = _utc_column(nullable=True)
+    """When an ordered delivery's compensation undid this write (a later target refused); None while it stands."""
 
 
 class OperatorRow(SQLModel, table=True):
@@ -220,3 +222,51 @@ class NoticeRow(SQLModel, table=True):
     owner_group: str
     notifier: str
     sent_at: datetime = _utc_column()
+
+
+class HoldRow(SQLModel, table=True):
+    """A handoff held by its exception budget (too many runs opened a case), and the operator's resume or rejection:
+    the audit of every hold. At most one active hold a handoff: `active_handoff` is unique while held, NULL after."""
+
+    __tablename__ = "holds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    handoff: str = Field(index=True)
+    active_handoff: str | None = Field(default=None, unique=True)
+    """The handoff while the hold is active, NULL once decided: the key that allows one active hold a handoff."""
+    state: str = Field(index=True)
+    """held, resumed, rejected."""
+    held_at: datetime = _utc_column()
+    runs: int
+    runs_with_case: int
+    case_rate: float
+    window_seconds: float
+    owner_group: str | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = _utc_column(nullable=True)
+    reason: str | None = None
+
+
+class OutboxNoticeRow(SQLModel, table=True):
+    """A notice about a case waiting to be sent, written with the ledger record it goes with (the case opened, the
+    escalation): the workers' outbox sender sends it, retried with backoff, also after its run has ended. Unique per
+    case, event and group, so a retried ledger write queues it once; each notifier still sends it at most once
+    (`notices`)."""
+
+    __tablename__ = "notice_outbox"
+    __table_args__ = (UniqueConstraint("case_id", "event", "owner_group"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str
+    event: str
+    owner_group: str
+    workflow_id: str
+    handoff: str
+    notice: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    attempts: int = 0
+    due_at: datetime = _utc_column(index=True)
+    lease_until: datetime | None = _utc_column(nullable=True)
+    """While a sender holds the notice: another sender takes it only once this has passed (the holder died)."""
+    sent_at: datetime | None = _utc_column(nullable=True)
+    gave_up_at: datetime | None = _utc_column(nullable=True)
+    error: str | None = None

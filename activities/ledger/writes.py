@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from handoff.activities.ledger.database import session_scope
+from handoff.activities.ledger.outbox import queue_notice
 from handoff.activities.ledger.tables import (
     CaseEventRow,
     CaseRow,
@@ -80,6 +81,8 @@ def _record_stage_change(engine: Engine, change: StageChange) -> bool:
             _upsert_case(session, change.case)
         if change.decision is not None:
             _insert_decision(session, run.handoff, change.workflow_id, change.decision)
+        if change.notice is not None:
+            queue_notice(session, change.notice)
     log.info("ledger.stage_change", workflow_id=change.workflow_id, stage=change.stage.value, step=change.step)
     return True
 
@@ -208,6 +211,8 @@ def _record_escalation(engine: Engine, record: EscalationRecord) -> bool:
                 at=record.escalation.at,
             )
         )
+        if record.notice is not None:
+            queue_notice(session, record.notice)
     log.info("ledger.escalation", workflow_id=record.workflow_id, case_id=record.case_id)
     return True
 
@@ -249,10 +254,19 @@ def _record_refusal(engine: Engine, record: RefusalRecord) -> bool:
 
 
 def record_delivery(engine: Engine, workflow_id: str, handoff: str, delivery: Delivery) -> Delivery:
-    """Record a delivery; when it was recorded before, return the first record (the write happened once)."""
+    """Record a delivery; when it was recorded before, return the first record (the write happened once).
+
+    A record an ordered delivery's compensation undid is written again by a later delivery: that one stands now.
+    """
     try:
         with session_scope(engine) as session:
             existing = session.get(DeliveryRow, (workflow_id, delivery.system))
+            if existing is not None and existing.undone_at is not None:
+                existing.fields = delivery.fields
+                existing.delivered_at = delivery.delivered_at
+                existing.undone_at = None
+                session.add(existing)
+                return delivery
             if existing is not None:
                 return _as_delivery(existing)
             session.add(
@@ -271,6 +285,26 @@ def record_delivery(engine: Engine, workflow_id: str, handoff: str, delivery: De
             assert row is not None  # the IntegrityError says the other writer committed it
             return _as_delivery(row)
     return delivery
+
+
+def delivery_undone(engine: Engine, workflow_id: str, system: str) -> bool:
+    """Whether the ledger holds the run's write to `system` as undone: a retried undo then has nothing left to do."""
+    with Session(engine) as session:
+        row = session.get(DeliveryRow, (workflow_id, system))
+    return row is not None and row.undone_at is not None
+
+
+def mark_delivery_undone(engine: Engine, workflow_id: str, system: str, at: datetime) -> bool:
+    """Mark the run's write to `system` undone; False when the ledger has no such write, or it was marked before
+    (a retried undo keeps the first time)."""
+    with session_scope(engine) as session:
+        row = session.get(DeliveryRow, (workflow_id, system))
+        if row is None or row.undone_at is not None:
+            return False
+        row.undone_at = at
+        session.add(row)
+    log.info("ledger.delivery_undone", workflow_id=workflow_id, system=system)
+    return True
 
 
 def _as_delivery(row: DeliveryRow) -> Delivery:

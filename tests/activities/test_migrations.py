@@ -47,9 +47,13 @@ LEDGER_TABLES = {
     "seen_signatures",
     "case_events",
     "notices",
+    "holds",
+    "notice_outbox",
 }
 CASE_HISTORY_TABLES = {"case_events", "notices"}
 """The tables 0006 adds."""
+LATER_TABLES = {"holds", "notice_outbox"}
+"""The tables 0007 (the exception budget's holds) and 0009 (the notice outbox) add."""
 SOURCE_TABLES = {"sources", "source_secrets", "seen_signatures"}
 """The tables 0004 adds."""
 
@@ -72,8 +76,8 @@ def differences(engine: Engine) -> list[Any]:
 
 
 def test_head_is_the_newest_revision() -> None:
-    """0006 is the newest revision (update this test when you add one: and write its upgrade test)."""
-    assert "0006" == head()
+    """0009 is the newest revision (update this test when you add one: and write its upgrade test)."""
+    assert "0009" == head()
 
 
 def test_migrated_schema_equals_the_models(engine: Engine) -> None:
@@ -105,19 +109,27 @@ def test_revisions_downgrade_and_upgrade_again(engine: Engine) -> None:
     with engine.connect() as connection:
         config = alembic_config()
         config.attributes["connection"] = connection
+        command.downgrade(config, "0008")
+        assert "notice_outbox" not in inspect(connection).get_table_names()
+        command.downgrade(config, "0007")
+        assert "undone_at" not in {column["name"] for column in inspect(connection).get_columns("deliveries")}
+        command.downgrade(config, "0006")
+        assert LATER_TABLES == LEDGER_TABLES - set(inspect(connection).get_table_names())
         command.downgrade(config, "0005")
-        assert CASE_HISTORY_TABLES == LEDGER_TABLES - set(inspect(connection).get_table_names())
+        assert CASE_HISTORY_TABLES | LATER_TABLES == LEDGER_TABLES - set(inspect(connection).get_table_names())
         assert not {"claimed_by", "claimed_at"} & {
             column["name"] for column in inspect(connection).get_columns("cases")
         }
         command.downgrade(config, "0003")
-        assert SOURCE_TABLES | CASE_HISTORY_TABLES == LEDGER_TABLES - set(inspect(connection).get_table_names())
+        assert SOURCE_TABLES | CASE_HISTORY_TABLES | LATER_TABLES == LEDGER_TABLES - set(
+            inspect(connection).get_table_names()
+        )
         command.downgrade(config, "0002")
         assert "role" not in {column["name"] for column in inspect(connection).get_columns("operators")}
         groups = connection.exec_driver_sql("SELECT name, groups FROM operators ORDER BY name").all()
         assert [("otto", ["finance"]), ("vera", [])] == [(name, _json(value)) for name, value in groups]
         command.downgrade(config, "0001")
-        assert {"refused_decisions", *SOURCE_TABLES, *CASE_HISTORY_TABLES} == LEDGER_TABLES - set(
+        assert {"refused_decisions", *SOURCE_TABLES, *CASE_HISTORY_TABLES, *LATER_TABLES} == LEDGER_TABLES - set(
             inspect(connection).get_table_names()
         )
         command.downgrade(config, "base")
@@ -223,7 +235,6 @@ def test_upgrade_to_0006_adds_case_history_and_keeps_every_case(engine: Engine) 
     after = _rows(engine)
     assert {table: [] for table in CASE_HISTORY_TABLES} == {table: after.pop(table) for table in CASE_HISTORY_TABLES}
     assert [{**case, "claimed_by": None, "claimed_at": None} for case in before["cases"]] == after["cases"]
-    assert [] == differences(engine)
     notice = {"case_id": "W-1/case-1", "workflow_id": "W-1", "event": "opened", "owner_group": "g", "notifier": "slack"}
     _insert(engine, "notices", {**notice, "sent_at": T0})
     with pytest.raises(IntegrityError):
@@ -245,7 +256,7 @@ def test_a_ledger_from_before_migrations_is_adopted(engine: Engine) -> None:
     after = {
         table: _without(_without(rows, "role"), "purged_at")
         for table, rows in _rows(engine).items()
-        if table not in SOURCE_TABLES | CASE_HISTORY_TABLES
+        if table not in SOURCE_TABLES | CASE_HISTORY_TABLES | LATER_TABLES
     }
     assert before == after
 
@@ -337,15 +348,15 @@ def handoff_migrate(ledger_url: str, home: Path, *args: str) -> subprocess.Compl
 
 
 def test_handoff_migrate_upgrades_and_reports_the_revision(ledger_url: str, tmp_path: Path) -> None:
-    """`handoff migrate --revision 0001`, then `--current` says 0001 and that 0006 is newest, then `handoff migrate`."""
+    """`handoff migrate --revision 0001`, then `--current` says 0001 and that 0009 is newest, then `handoff migrate`."""
     to_0001 = handoff_migrate(ledger_url, tmp_path, "--revision", "0001")
     shown = handoff_migrate(ledger_url, tmp_path, "--current")
     to_head = handoff_migrate(ledger_url, tmp_path)
 
     assert (0, 0, 0) == (to_0001.returncode, shown.returncode, to_head.returncode), to_0001.stderr + to_head.stderr
     assert "is at revision 0001." in to_0001.stdout
-    assert "0001  (newest is 0006: run `handoff migrate`)" == shown.stdout.strip()
-    assert "is at revision 0006." in to_head.stdout
+    assert "0001  (newest is 0009: run `handoff migrate`)" == shown.stdout.strip()
+    assert "is at revision 0009." in to_head.stdout
     password = make_url(ledger_url).password
     assert not password or str(password) not in to_head.stdout  # the URL is shown without its password
     assert head() == current(ledger_url)
@@ -566,3 +577,25 @@ ROWS_0001: dict[str, list[dict[str, Any]]] = {
         }
     ],
 }
+
+
+def test_upgrade_to_0009_marks_no_delivery_undone_and_queues_each_notice_once(engine: Engine) -> None:
+    """0008: a 0007 ledger's deliveries read as standing (not undone). 0009: the outbox starts empty, and holds a
+    notice once per case, event and group."""
+    assert "0007" == upgrade(engine, "0007")
+    runs = [{**run, "override": False, "failure": None, "purged_at": None} for run in ROWS_0001["runs"]]
+    _insert(engine, "runs", *runs)
+    _insert(engine, "deliveries", *ROWS_0001["deliveries"])
+    before = _rows(engine)
+
+    assert "0009" == upgrade(engine)
+
+    after = _rows(engine)
+    assert [] == after.pop("notice_outbox")
+    assert [{**delivery, "undone_at": None} for delivery in before["deliveries"]] == after["deliveries"]
+    assert [] == differences(engine)
+    notice = {"case_id": "W-1/case-1", "event": "opened", "owner_group": "g", "workflow_id": "W-1", "handoff": "h"}
+    row = {**notice, "notice": {}, "attempts": 0, "due_at": T0}
+    _insert(engine, "notice_outbox", row)
+    with pytest.raises(IntegrityError):
+        _insert(engine, "notice_outbox", row)

@@ -31,6 +31,9 @@ ROLES: dict[tuple[str, str], set[Role]] = {
     ("post", "/cases/decisions"): {Role.OPERATOR},
     ("post", "/codec/encode"): {Role.ADMINISTRATOR},
     ("post", "/codec/decode"): {Role.ADMINISTRATOR},
+    ("get", "/budget"): READERS,
+    ("post", "/handoffs/{name}/resume"): {Role.OPERATOR, Role.ADMINISTRATOR},
+    ("post", "/handoffs/{name}/reject-held"): {Role.OPERATOR, Role.ADMINISTRATOR},
 }
 """The roles each route serves: what the issue asks for, written out here rather than read from the app."""
 EVENTS = ("post", "/events/{event}")
@@ -40,7 +43,12 @@ OPEN = {("get", "/healthz")}
 
 HOLDER = {role: next(name for name, (held, _) in OPERATORS.items() if held == role) for role in Role}
 """A name in the `tokens` fixture for each role."""
-PATH_VALUES = {"event": "reservation.confirmed", "case_id": "C-000000000000", "workflow_id": "reservation-to-pos/R-0"}
+PATH_VALUES = {
+    "event": "reservation.confirmed",
+    "case_id": "C-000000000000",
+    "workflow_id": "reservation-to-pos/R-0",
+    "name": "no-such-handoff",
+}
 """What each path parameter is filled with: nothing that exists, and nothing is sent that could start a run."""
 
 

@@ -265,6 +265,9 @@ async def test_openapi_describes_every_route_and_docs_are_served(api: httpx.Asyn
         "/healthz",
         "/codec/encode",
         "/codec/decode",
+        "/budget",
+        "/handoffs/{name}/resume",
+        "/handoffs/{name}/reject-held",
     } == set(spec["paths"])  # the inbox's HTML pages are not part of the API's document
     assert {"401", "403", "404", "409", "422"} <= set(spec["paths"]["/cases/{case_id}/decision"]["post"]["responses"])
     assert (200, True) == (docs.status_code, "swagger-ui" in docs.text)

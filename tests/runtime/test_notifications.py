@@ -194,3 +194,24 @@ async def test_a_failing_receiver_is_retried_and_the_run_goes_on_meanwhile(
     assert [200, 200] == [statuses[-1] for statuses in answers.values()]
     assert (2, 2) == (len(http.calls("/slack")), len(smtp.mails))
     assert 6 == len(_recorded(kit, accepted.workflow_id))
+
+
+async def test_a_notice_still_failing_when_its_run_ends_arrives_once_the_receiver_is_back(
+    kit_for: Runner, http: HttpReceiver, smtp: SmtpReceiver
+) -> None:
+    """The notice waits in the ledger's outbox, not in the run: Temporal drops a closed run's activity retries, the
+    outbox keeps trying after the case was decided and its run ended."""
+    http.refusing.add("/hook")
+    async with kit_for(_app(http, smtp)) as kit:
+        accepted = await kit.send("booking.confirmed", _booking_without_party_size())
+        case = await kit.open_case(accepted.workflow_id)
+        await _eventually(lambda: len(http.calls("/hook")) >= 1, "a first, refused, try of the webhook")
+        await kit.decide(accepted.workflow_id, case.id, DecisionKind.REJECT, operator="ana", groups=("hosts",))
+        result = await kit.result(accepted.workflow_id)
+        assert Stage.REJECTED == result.stage
+
+        http.refusing.clear()
+        await _eventually(lambda: 1 == len(http.taken("/hook")), "the notice after its run ended", timeout=30)
+
+    assert [(case.id, "opened", "hosts")] == _hooks(http)
+    assert (1, 1) == (len(http.taken("/slack")), len(smtp.mails))  # sent at the first try, never again

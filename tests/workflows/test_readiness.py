@@ -452,13 +452,17 @@ def test_every_message_names_its_contract_and_subject() -> None:
             schedule=Schedule(cron="61 * * * *", source="nope"),
         ),
     )
-    catalog = Catalog(contracts=(broken, ready_contract(name="other"), bare, unregistered, scheduled))
+    undoing = ready_contract(  # an undo in a sync that is not ordered, naming a method the POS adapter lacks
+        name="undoing", sync=Sync(targets=(SyncTarget(system="pos", fields=("booking.id",), undo="cancel"),))
+    )
+    catalog = Catalog(contracts=(broken, ready_contract(name="other"), bare, unregistered, scheduled, undoing))
 
     readiness = check_catalog(
         catalog,
         registries=Registries(
             sources=frozenset({"bookings"}),
             targets=POS,
+            methods={"pos": frozenset({"write"})},
             accepts={  # what `broken` syncs to the POS: one field too short, one of another kind, one missing
                 "pos": {"booking_ref": TargetField.text(max_length=5), "booking_party_size": TargetField.boolean()}
             },

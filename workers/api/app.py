@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client
 
 from handoff.workers import inbox
-from handoff.workers.api import cases, claims, codec, events, health, runs
+from handoff.workers.api import budget, cases, claims, codec, events, health, runs
 from handoff.workers.api.context import ApiContext
 from handoff.workers.api.errors import install_error_handlers
 from handoff.workers.api.limits import BodySizeLimit
@@ -82,7 +82,7 @@ def create_app(
     api.state.context = context
     api.add_middleware(BodySizeLimit, max_bytes=settings.max_payload_bytes)
     install_error_handlers(api)
-    for module in (events, cases, claims, runs, health, codec):
+    for module in (events, cases, claims, runs, health, codec, budget):
         api.include_router(module.router)
     api.include_router(inbox.router)  # the operators' inbox at /inbox: HTML pages behind a session cookie
     install_openapi(api)

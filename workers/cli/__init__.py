@@ -8,10 +8,12 @@ import sys
 from handoff.workers.cli import (  # noqa: F401  (each registers its commands)
     api,
     backtest,
+    budget,
     cases,
     check,
     claims,
     diagnose,
+    drift,
     lock,
     login,
     migrate,

@@ -337,6 +337,12 @@ def report(
                 f"{name}: {latency.group} decides in {_seconds(latency.seconds.p50)} (p50), "
                 f"{_seconds(latency.seconds.p95)} (p95) over {latency.seconds.count} decision(s)"
             )
+    for total in figures.handoffs:
+        for drift in total.drift:
+            console.print(
+                f"{total.handoff}: drift in {drift.system}: {drift.cases} case(s), {drift.open_cases} open",
+                markup=False,
+            )
 
 
 def _write_html_report(path: Path, since: str, contracts: Sequence[HandoffContract]) -> None:

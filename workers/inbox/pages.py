@@ -15,16 +15,30 @@ from typing import Annotated
 
 import structlog
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, RedirectResponse
 
+from handoff.activities.budget import release_held_runs
+from handoff.activities.ledger.budget import HoldRefused, active_holds, decide_hold, may_decide_hold
 from handoff.activities.ledger.purge import purged_on
 from handoff.activities.ledger.reads import case_detail, open_cases
 from handoff.schemas.api import CaseDetail, CaseSummary, RunSummary
+from handoff.schemas.budget import Hold, HoldState
 from handoff.schemas.operators import Role
 from handoff.schemas.runs import HandoffStatus, Stage
+from handoff.workers.api.budget import REFUSAL_STATUS
 from handoff.workers.api.context import Ready, api_context
+from handoff.workers.edge import value_problems
 from handoff.workers.inbox.case_page import waiting_first_approval
-from handoff.workers.inbox.web import INBOX_PATH, STATIC_DIRECTORY, current_visitor, message_page, page, to_sign_in
+from handoff.workers.inbox.web import (
+    INBOX_PATH,
+    SECURITY_HEADERS,
+    STATIC_DIRECTORY,
+    current_visitor,
+    message_page,
+    page,
+    refused_forgery,
+    to_sign_in,
+)
 from handoff.workers.masking import PersonalData, shown_run
 from handoff.workers.run_detail import run_detail
 
@@ -52,14 +66,14 @@ async def my_cases(request: Request, context: Context) -> Response:
     mine = visitor.operator.role is Role.OPERATOR
     groups = visitor.operator.groups if mine else (None,)
 
-    def read() -> tuple[list[CaseSummary], CaseDetail | None]:
+    def read() -> tuple[list[CaseSummary], CaseDetail | None, list[Hold]]:
         now = datetime.now(UTC)
         found = [case for group in groups for case in open_cases(context.ledger, now=now, group=group, handoff=handoff)]
         decided_id = request.query_params.get("decided")
         decided = case_detail(context.ledger, decided_id, now=now) if decided_id else None
-        return sorted(found, key=lambda case: (case.sla_deadline, case.id)), decided
+        return sorted(found, key=lambda case: (case.sla_deadline, case.id)), decided, active_holds(context.ledger)
 
-    cases, decided = await asyncio.to_thread(read)
+    cases, decided, holds = await asyncio.to_thread(read)
     rules = sorted({label for case in cases for label in case.violations})
     shown = [case for case in cases if rule is None or rule in case.violations]
     return page(
@@ -75,8 +89,48 @@ async def my_cases(request: Request, context: Context) -> Response:
             "chosen_rule": rule,
             "decided": decided if decided is not None and decided.decision is not None else None,
             "first_approval": waiting_first_approval(decided),
+            "holds": [(hold, may_decide_hold(visitor.operator, hold)) for hold in holds],
         },
     )
+
+
+@router.post("/handoffs/{name}/resume")
+async def resume_held(name: str, request: Request, context: Context) -> Response:
+    """Resume a handoff held by its exception budget: its held runs deliver (as `POST /handoffs/{name}/resume`)."""
+    return await _decide_hold(request, context, name, HoldState.RESUMED)
+
+
+@router.post("/handoffs/{name}/reject-held")
+async def reject_held(name: str, request: Request, context: Context) -> Response:
+    """Reject the held runs of a handoff: they end rejected (as `POST /handoffs/{name}/reject-held`)."""
+    return await _decide_hold(request, context, name, HoldState.REJECTED)
+
+
+async def _decide_hold(request: Request, context: Ready, handoff: str, state: HoldState) -> Response:
+    """Check the session and CSRF token, record the decision with the form's reason, tell the held runs."""
+    visitor = await current_visitor(request, context)
+    if visitor is None:
+        return to_sign_in(request)
+    refused = await refused_forgery(request, visitor, context)
+    if refused is not None:
+        return refused
+    reason = (await request.form()).get("reason")
+    words = reason.strip() if isinstance(reason, str) else ""
+    problems = value_problems({"reason": words})
+    if not words or problems:
+        detail = problems[0].message if problems else "Say why: the reason is kept with the hold."
+        return message_page(request, 422, "No reason given", detail, visitor)
+    try:
+        await asyncio.to_thread(
+            decide_hold, context.ledger, handoff, state, visitor.operator, words, at=datetime.now(UTC)
+        )
+    except HoldRefused as refusal:
+        return message_page(request, REFUSAL_STATUS[refusal.kind], "Not decided", refusal.message, visitor)
+    await release_held_runs(context.client, context.ledger, handoff)
+    log.info("inbox.hold_decided", handoff=handoff, state=state.value, operator=visitor.operator.name)
+    response = RedirectResponse(INBOX_PATH, status_code=303)
+    response.headers.update(SECURITY_HEADERS)
+    return response
 
 
 @dataclass(frozen=True)
@@ -131,6 +185,8 @@ async def static_file(name: str) -> Response:
 def _stages(stage: Stage) -> list[tuple[str, str]]:
     """The run's way as (stage, 'done' | 'now' | 'ahead'), ending in rejected or failed when it ended there."""
     way = [*HAPPY_PATH[:-1], stage] if stage in (Stage.REJECTED, Stage.FAILED) else list(HAPPY_PATH)
+    if stage is Stage.HELD:  # past its handoff's exception budget: waits just before delivering
+        way = [*HAPPY_PATH[:-2], stage, *HAPPY_PATH[-2:]]
     position = way.index(stage)
     return [
         (step.value, "done" if index < position else "now" if index == position else "ahead")

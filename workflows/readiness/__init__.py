@@ -12,9 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from handoff.schemas.contract import Catalog, HandoffContract
+from handoff.schemas.drift import DriftReadability
 from handoff.schemas.findings import CatalogReadiness, ContractReadiness, Finding, Registries
 from handoff.workflows.readiness.comparisons import contradictory_comparisons
+from handoff.workflows.readiness.compensation import undo_findings
 from handoff.workflows.readiness.contradictions import contradictory_rules
+from handoff.workflows.readiness.drift import drift_check_findings
 from handoff.workflows.readiness.escalation import escalation_problems
 from handoff.workflows.readiness.fields import unknown_fields
 from handoff.workflows.readiness.locked import content_changed
@@ -33,6 +36,7 @@ def check_catalog(
     *,
     registries: Registries | None = None,
     locked: Mapping[tuple[str, int], str] | None = None,
+    drift: DriftReadability | None = None,
 ) -> CatalogReadiness:
     """Check every contract of the catalog, and the catalog as a whole.
 
@@ -41,6 +45,7 @@ def check_catalog(
         registries: the look-ups, systems and transforms the app registers; None skips those checks.
         locked: (handoff, version) -> content hash, from the app's lock file; a contract that changed under the same
             version is refused.
+        drift: the readers and readable targets the app has, for drift checks; None skips those checks.
 
     Returns:
         One verdict per contract, in catalog order, each READY when it has no findings.
@@ -55,6 +60,7 @@ def check_catalog(
                     *contract_findings(contract, declared_groups=groups, registries=registries),
                     *catalog_findings,
                     *content_changed([contract], locked or {}),
+                    *drift_check_findings(contract, drift),
                 ],
             )
             for contract, catalog_findings in zip(catalog.contracts, across, strict=True)
@@ -95,6 +101,7 @@ def contract_findings(
     findings += contradictory_comparisons(contract, shape)
     findings += sync_overwrites_source(contract, shape)
     findings += escalation_problems(contract, declared_groups)
+    findings += undo_findings(contract, registries.methods if registries is not None else None)
     if registries is not None:
         findings += registry_findings(contract, registries)
         findings += target_field_findings(contract, shape, registries.accepts)
