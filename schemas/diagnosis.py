@@ -47,6 +47,8 @@ class SignKind(StrEnum):
     """Most cases end by the contract's end-of-chain decision: nobody owns the call."""
     MISSED_SLAS = "missed-slas"
     """Many cases people decided had first passed from group to group as SLAs ran out."""
+    DRIFTED_COPIES = "drifted-copies"
+    """Drift checks found copies in a target that no longer match their source of truth."""
 
     @property
     def theme(self) -> Theme:
@@ -60,6 +62,7 @@ _THEMES = {
     SignKind.TERSE_REASONS: Theme.INFORMAL_KNOWLEDGE,
     SignKind.NOBODY_DECIDES: Theme.AUTOMATION_BEFORE_RULE,
     SignKind.MISSED_SLAS: Theme.GOVERNANCE,
+    SignKind.DRIFTED_COPIES: Theme.NO_SOURCE_OF_TRUTH,
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -78,6 +79,12 @@ async def serve(settings: Settings, app: Handoffs) -> None:
         worker = build_worker(client, settings, app, ledger=ledger)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+        # The activities' blocking work (the ledger's SQL, sync adapters) runs on the loop's default executor: as
+        # many threads as activities may run at once, so that waiting for a thread never eats into an activity's
+        # start-to-close timeout (asyncio's default is min(32, CPUs + 4) threads).
+        loop.set_default_executor(
+            ThreadPoolExecutor(max_workers=settings.max_concurrent_activities, thread_name_prefix="handoff-activity")
+        )
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
         log.info(

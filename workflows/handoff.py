@@ -194,6 +194,8 @@ class HandoffWorkflow:
         self._ride_along_run: bool | None = None  # see LEDGER_WRITES_RIDE_ALONG; asked before any other patch
         self._unrecorded: StageChange | None = None  # the stage change riding with the next activity
         self._pending_attributes: list[SearchAttributeUpdate[Any]] = []  # upserted with the next stage
+        self._budget_cleared = False  # passed the exception budget once: a second delivery is not held again
+        self._budget_nudged = False  # a `budget-released` signal came since the run last asked the ledger
         # The stage visibility shows: the trigger starts a run as validating, which it then need not upsert.
         self._visible_stage = workflow.info().typed_search_attributes.get(sa.HANDOFF_STAGE)
 
@@ -763,12 +765,6 @@ class HandoffWorkflow:
         return case
 
     # -- the exception budget (only for contracts that declare one) ---------------------------------------------------
-
-    # Class-level defaults: an instance sets its own on first assignment; runs of contracts without a budget never do.
-    _budget_cleared = False
-    """This run passed the budget once (go, or a resumed hold): a second delivery attempt is not held again."""
-    _budget_nudged = False
-    """A `budget-released` signal came since the run last asked the ledger."""
 
     @workflow.signal(name=BUDGET_RELEASED)
     def budget_released(self) -> None:

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 from handoff.activities.ledger.reads import utc
 from handoff.activities.ledger.tables import CaseRow, RunRow, ViolationRow
 from handoff.schemas.backtest import RecordedRun
+from handoff.schemas.drift import DRIFT_EVENT
 
 
 def recorded_runs(ledger: Engine, *, handoffs: Collection[str], since: datetime) -> list[RecordedRun]:
@@ -28,6 +29,7 @@ def recorded_runs(ledger: Engine, *, handoffs: Collection[str], since: datetime)
         col(RunRow.handoff).in_(list(handoffs)),
         col(RunRow.received_at) >= since.astimezone(UTC),
         col(RunRow.purged_at).is_(None),
+        RunRow.event != DRIFT_EVENT,  # a drift run holds the source's record now, not an event the rules judged
     )
     in_window = select(RunRow.workflow_id).where(*window)
     with Session(ledger) as session:

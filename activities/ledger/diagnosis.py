@@ -43,6 +43,7 @@ from handoff.activities.ledger.reads import utc
 from handoff.activities.ledger.tables import CaseRow, DecisionRow, EscalationRow, ViolationRow
 from handoff.schemas.contract import DecisionKind, HandoffContract
 from handoff.schemas.diagnosis import Diagnosis, DiagnosisReport, SignKind, Thresholds, Verdict, WarningSign
+from handoff.schemas.drift import DRIFT_RULE_PREFIX
 
 EXAMPLES = 5
 """Case ids kept per sign: enough to open and see it, few enough to read."""
@@ -75,6 +76,11 @@ class CaseFacts:
     @property
     def decided_by_operator(self) -> bool:
         return self.decision is not None and not self.by_timeout
+
+    @property
+    def is_drift(self) -> bool:
+        """A drift case (opened by a drift check, not by an event's data): evidence of its own kind."""
+        return bool(self.violations) and all(v.rule.startswith(DRIFT_RULE_PREFIX) for v in self.violations)
 
 
 def read_cases(ledger: Engine, *, handoffs: Sequence[str], since: datetime) -> list[CaseFacts]:
@@ -142,7 +148,10 @@ def diagnose(
 
 
 def diagnose_handoff(contract: HandoffContract, cases: Sequence[CaseFacts], thresholds: Thresholds) -> Diagnosis:
-    """The signs one handoff's cases show, and the verdict they lead to."""
+    """The signs one handoff's cases show, and the verdict they lead to. Drift cases are their own sign: the
+    others judge how people decide cases the event's data opened."""
+    drifted = [case for case in cases if case.is_drift]
+    cases = [case for case in cases if not case.is_drift]
     decided = [case for case in cases if case.decision is not None]
     by_operators = [case for case in decided if case.decided_by_operator]
     notes: list[str] = []
@@ -164,6 +173,7 @@ def diagnose_handoff(contract: HandoffContract, cases: Sequence[CaseFacts], thre
         *terse_reasons(by_operators, thresholds),
         *nobody_decides(decided, thresholds),
         *missed_slas(by_operators, thresholds),
+        *drifted_copies(drifted),
     ]
     return Diagnosis(
         handoff=contract.name,
@@ -254,6 +264,36 @@ def foreign_corrections(
             examples=_examples(examples[owner]),
         )
         for owner, counted in sorted(paths.items())
+    ]
+
+
+def drifted_copies(drifted: Sequence[CaseFacts]) -> list[WarningSign]:
+    """One sign per target system whose copies drift checks found changed: any drift counts, since a delivered copy
+    that no longer matches its source means someone edits it there, or the source changes after the handoff."""
+    fields: dict[str, Counter[str]] = defaultdict(Counter)
+    examples: dict[str, list[CaseFacts]] = defaultdict(list)
+    for case in drifted:
+        systems = set()
+        for violation in case.violations:
+            system = violation.rule.removeprefix(DRIFT_RULE_PREFIX)
+            fields[system][violation.field] += 1
+            systems.add(system)
+        for system in systems:
+            examples[system].append(case)
+    return [
+        WarningSign(
+            kind=SignKind.DRIFTED_COPIES,
+            theme=SignKind.DRIFTED_COPIES.theme,
+            subject=system,
+            summary=(
+                f"{len(examples[system])} delivered record(s) drifted from their source in '{system}': "
+                + ", ".join(f"{path} ({count})" for path, count in sorted(counted.items()))
+                + f"; who changes '{system}' after the handoff, and which value is right?"
+            ),
+            counts=dict(sorted(counted.items())),
+            examples=_examples(examples[system]),
+        )
+        for system, counted in sorted(fields.items())
     ]
 
 

@@ -359,3 +359,32 @@ def test_corrections_are_not_judged_when_the_sender_is_unknown() -> None:
 
     assert [] == diagnosis.signs
     assert any("sends the event is unknown" in note for note in diagnosis.notes)
+
+
+def test_drift_cases_are_a_sign_of_their_own_and_no_evidence_for_the_others() -> None:
+    """Two drift cases in pos (one field twice) name the system and its fields; approved as is, they are not counted
+    as a rule overridden, nor as decisions at all."""
+
+    def drift(case_id: str, *fields: str) -> CaseFacts:
+        return CaseFacts(
+            case_id=case_id,
+            handoff="order-intake",
+            owner_group="desk",
+            opened_at=T0,
+            violations=[ViolationFact("drift: pos", path, "changed") for path in fields],
+            decision="approve",
+            operator="ada",
+            group="desk",
+            reason="ok",
+        )
+
+    cases = [*facts(2), drift("D1", "order.total", "order.note"), drift("D2", "order.total")]
+
+    diagnosis = diagnose([OVERRIDDEN], cases, Thresholds(min_cases=2))[0]
+
+    assert [(SignKind.DRIFTED_COPIES, "pos", {"order.note": 1, "order.total": 2})] == [
+        (kind, subject, counts) for kind, subject, counts in signs_of(diagnosis) if kind is SignKind.DRIFTED_COPIES
+    ]
+    overridden = next(sign for sign in diagnosis.signs if sign.kind is SignKind.OVERRIDDEN_RULE)
+    assert ["C0", "C1"] == overridden.examples
+    assert (2, 2) == (diagnosis.cases, diagnosis.decided)  # the drift cases are not among the cases judged
