@@ -122,8 +122,9 @@ NOTIFY_RETRY = RetryPolicy(maximum_interval=timedelta(minutes=1), maximum_attemp
 SLA_WARNING_AT = 0.8
 """The share of a group's SLA after which it hears that the case still waits for it."""
 
-BUDGET_RECHECK = timedelta(minutes=10)
-"""How often a held run asks the ledger again without being told: the safety net for a lost `budget-released`."""
+BUDGET_RECHECK = timedelta(hours=1)
+"""How often a held run asks the ledger again without being told: the safety net for a lost `budget-released`.
+Each look costs the run a timer and an activity in its history (about 150 events a day of hold), hence not often."""
 BUDGET_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=10), non_retryable_error_types=["UnknownHold"])
 
 VERIFY_TIMEOUT = timedelta(seconds=10)
