@@ -125,13 +125,22 @@ async def release_held_runs(client: Client, ledger: Engine, handoff: str) -> lis
     A run that ended meanwhile, or that Temporal does not know, is skipped: its safety-net timer asks again anyway.
     """
     waiting = await asyncio.to_thread(ledger_budget.held_runs, ledger, handoff)
-    told: list[str] = []
-    for workflow_id in waiting:
-        try:
-            await client.get_workflow_handle(workflow_id).signal(BUDGET_RELEASED)
-        except RPCError as error:
-            log.warning("budget.signal_failed", handoff=handoff, workflow_id=workflow_id, error=str(error))
-            continue
-        told.append(workflow_id)
+    in_flight = asyncio.Semaphore(SIGNALS_IN_FLIGHT)
+
+    async def tell(workflow_id: str) -> bool:
+        async with in_flight:
+            try:
+                await client.get_workflow_handle(workflow_id).signal(BUDGET_RELEASED)
+            except RPCError as error:
+                log.warning("budget.signal_failed", handoff=handoff, workflow_id=workflow_id, error=str(error))
+                return False
+        return True
+
+    answers = await asyncio.gather(*(tell(workflow_id) for workflow_id in waiting))
+    told = [workflow_id for workflow_id, sent in zip(waiting, answers, strict=True) if sent]
     log.info("budget.released", handoff=handoff, told=len(told))
     return told
+
+
+SIGNALS_IN_FLIGHT = 20
+"""A hold may keep thousands of runs waiting: they are told a few at a time, not one after the other."""
