@@ -39,12 +39,6 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
-from temporalio.common import (
-    SearchAttributePair,
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -53,8 +47,7 @@ from handoff.schemas.contract import Schedule as ContractSchedule
 from handoff.schemas.drift import DRIFT_CHECK_WORKFLOW, DRIFT_EVENT, DriftCheckInput, DriftFinding
 from handoff.schemas.runs import HandoffInput, Stage
 from handoff.schemas.schedules import SCHEDULE_WORKFLOW, FireRequest, ScheduleFired, ScheduleFiring
-from handoff.workers.trigger import PayloadInvalid, trigger
-from handoff.workflows import search_attributes as sa
+from handoff.workers.trigger import PayloadInvalid, start_run, trigger
 from handoff.workflows.drift import DriftCheckWorkflow
 from handoff.workflows.schedules import ScheduleWorkflow
 
@@ -333,23 +326,14 @@ async def open_drift_run(
     )
     # Closed already: the check found it in the ledger meanwhile, and the next check numbers past it.
     with contextlib.suppress(WorkflowAlreadyStartedError):
-        await client.start_workflow(
-            contract.name,
+        await start_run(
+            client,
+            contract,
             handoff_input,
-            id=workflow_id,
+            workflow_id=workflow_id,
             task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.HANDOFF_NAME, contract.name),
-                    SearchAttributePair(sa.HANDOFF_STAGE, Stage.RECEIVED.value),
-                    SearchAttributePair(sa.CONTRACT_HASH, contract.content_hash()),
-                    SearchAttributePair(sa.CONTRACT_VERSION, contract.version),
-                ]
-            ),
-            memo={"contract_version": contract.version, "contract_hash": contract.content_hash()},
-            static_summary=f"{contract.name}: drift of {finding.workflow_id} in {', '.join(finding.systems) or '-'}",
+            first_stage=Stage.RECEIVED,
+            summary=f"{contract.name}: drift of {finding.workflow_id} in {', '.join(finding.systems) or '-'}",
         )
     return workflow_id
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 from temporalio.common import (
     SearchAttributePair,
     TypedSearchAttributes,
@@ -109,24 +109,15 @@ async def trigger(
         contract_version=contract.version,
     )
     try:
-        handle = await client.start_workflow(
-            contract.name,
+        handle = await start_run(
+            client,
+            contract,
             handoff_input,
-            id=workflow_id,
+            workflow_id=workflow_id,
             task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.HANDOFF_NAME, contract.name),
-                    # Its first stage: the workflow, which would upsert it at once, need not (one event less).
-                    SearchAttributePair(sa.HANDOFF_STAGE, Stage.VALIDATING.value),
-                    SearchAttributePair(sa.CONTRACT_HASH, contract.content_hash()),
-                    SearchAttributePair(sa.CONTRACT_VERSION, contract.version),
-                ]
-            ),
-            static_summary=f"{contract.name}: {event} {workflow_id.split('/', 1)[1]}",
-            static_details=_details(contract),
+            first_stage=Stage.VALIDATING,  # the workflow, which would upsert it at once, need not (one event less)
+            summary=f"{contract.name}: {event} {workflow_id.split('/', 1)[1]}",
+            details=_details(contract),
         )
     except WorkflowAlreadyStartedError as already:
         log.info("trigger.duplicate_of_closed_run", handoff=contract.name, workflow_id=workflow_id)
@@ -142,6 +133,40 @@ async def trigger(
         workflow_id=workflow_id,
         run_id=handle.result_run_id or handle.run_id or "",
         duplicate=duplicate,
+    )
+
+
+async def start_run(
+    client: Client,
+    contract: HandoffContract,
+    handoff_input: HandoffInput,
+    *,
+    workflow_id: str,
+    task_queue: str,
+    first_stage: Stage,
+    summary: str,
+    details: str | None = None,
+) -> WorkflowHandle[Any, Any]:
+    """Start a run of `contract` (an event's, or a drift check's), or find the open one with this id: the search
+    attributes every run starts with, and the summary (and details) the Temporal UI shows. Raises
+    `WorkflowAlreadyStartedError` when a closed run has the id."""
+    return await client.start_workflow(
+        contract.name,
+        handoff_input,
+        id=workflow_id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.HANDOFF_NAME, contract.name),
+                SearchAttributePair(sa.HANDOFF_STAGE, first_stage.value),
+                SearchAttributePair(sa.CONTRACT_HASH, contract.content_hash()),
+                SearchAttributePair(sa.CONTRACT_VERSION, contract.version),
+            ]
+        ),
+        static_summary=summary,
+        static_details=details,
     )
 
 
