@@ -22,16 +22,13 @@ from datetime import UTC
 from email.message import EmailMessage
 from email.utils import formatdate
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import structlog
 
 from handoff.activities.notifications import Notification
 from handoff.schemas.activities import NoticeEvent
-from handoff.workers.api.signatures import SIGNATURE_HEADER, signature_header
-from handoff.workers.inbox import INBOX_PATH
-from handoff.workers.settings import Settings
+from handoff.workers.request_signing import SIGNATURE_HEADER, signature_header
 
 log = structlog.get_logger(__name__)
 
@@ -43,16 +40,6 @@ DEFAULT_TIMEOUT = 10.0
 
 class NotifierError(Exception):
     """A receiver answered, but did not take the notice: the activity is retried."""
-
-
-def public_url(settings: Settings) -> str:
-    """Where operators open Handoff: `HANDOFF_PUBLIC_URL`, else the API's own address on this machine."""
-    return (settings.public_url or f"http://127.0.0.1:{settings.api_port}").rstrip("/")
-
-
-def case_link(base_url: str, case_id: str) -> str:
-    """The case's page in the inbox, under `base_url` (see `public_url`)."""
-    return f"{base_url.rstrip('/')}{INBOX_PATH}/cases/{quote(case_id, safe='')}"
 
 
 def headline(notification: Notification) -> str:

@@ -47,7 +47,7 @@ from handoff.workers.client import with_data_converter
 from handoff.workers.codec import Keyring, handoff_data_converter
 from handoff.workers.decisions import decision_key
 from handoff.workers.interceptors import LoggingContextInterceptor
-from handoff.workers.notifiers import case_link, public_url
+from handoff.workers.links import case_link, public_url
 from handoff.workers.schedules import drift_opener, starter
 from handoff.workers.settings import load_settings
 from handoff.workers.tracing import Tracing, tracing_for

@@ -22,7 +22,7 @@ from handoff.workers.api import create_app
 from handoff.workers.api.protocol import HTTP_PROTOCOL
 from handoff.workers.app import Handoffs
 from handoff.workers.client import connect
-from handoff.workers.inbox import INBOX_PATH
+from handoff.workers.links import INBOX_PATH
 from handoff.workers.server import server_command
 from handoff.workers.settings import Settings
 from handoff.workers.worker import build_worker, open_ledger

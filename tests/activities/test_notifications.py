@@ -30,17 +30,17 @@ from temporalio.exceptions import ApplicationError
 from handoff.activities.ledger.tables import NoticeRow
 from handoff.activities.notifications import Notification, NotificationActivities, notice_id
 from handoff.schemas.activities import CaseNotice, NoticeEvent
-from handoff.workers.api.signatures import SIGNATURE_HEADER, parse_signature, sign
+from handoff.workers.api.signatures import parse_signature
 from handoff.workers.app import Handoffs
+from handoff.workers.links import case_link, public_url
 from handoff.workers.notifiers import (
     NOTICE_ID_HEADER,
     EmailNotifier,
     SlackNotifier,
     WebhookNotifier,
-    case_link,
     deadline,
-    public_url,
 )
+from handoff.workers.request_signing import SIGNATURE_HEADER, sign
 from handoff.workers.settings import Settings
 
 PUBLIC_URL = "https://handoff.example.test"

@@ -12,7 +12,7 @@ import pytest
 
 from handoff.activities.ledger.sources import add_source, rotate_secret
 from handoff.workers.api import create_app
-from handoff.workers.api.signatures import signature_header
+from handoff.workers.request_signing import signature_header
 from handoff.workers.testkit import HandoffKit
 from tests.api.checks import assert_not_started
 from tests.api.conftest import serving_url

@@ -19,10 +19,8 @@ signature, and is checked as on every route (`auth`); when a request carries one
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated
@@ -36,11 +34,11 @@ from handoff.schemas.operators import Role
 from handoff.workers.api.auth import authorised_caller, bearer, client_address, refuse_if_throttled
 from handoff.workers.api.context import Ready, api_context
 from handoff.workers.api.errors import ApiProblem
+from handoff.workers.request_signing import SIGNATURE_HEADER, sign
 
 log = structlog.get_logger(__name__)
 
 SOURCE_HEADER = "Handoff-Source"
-SIGNATURE_HEADER = "Handoff-Signature"
 
 
 class SignatureRefused(Exception):
@@ -57,17 +55,6 @@ class Signature:
 
     timestamp: int
     v1: tuple[str, ...]
-
-
-def sign(secret: str, timestamp: int, body: bytes) -> str:
-    """The hex HMAC-SHA256 of `<timestamp>.<body>` keyed with `secret`: one `v1` value."""
-    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
-
-
-def signature_header(secrets: Sequence[str], body: bytes, timestamp: int | None = None) -> str:
-    """The `Handoff-Signature` a source sends for `body`: one `v1` per secret, at `timestamp` (default: now)."""
-    at = int(time.time()) if timestamp is None else timestamp
-    return ",".join([f"t={at}", *(f"v1={sign(secret, at, body)}" for secret in secrets)])
 
 
 def parse_signature(header: str) -> Signature:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from handoff.workers.inbox import case_page, pages, report_page, signing, working
-from handoff.workers.inbox.web import INBOX_PATH
+from handoff.workers.links import INBOX_PATH
 
 router = APIRouter(include_in_schema=False)
 """Every page of the inbox, under `/inbox`; out of the OpenAPI document, which describes the JSON API."""

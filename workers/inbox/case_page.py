@@ -37,7 +37,6 @@ from handoff.workers.app import Handoffs
 from handoff.workers.decisions import DecisionRefused, decide, decision_key, workflow_of_case
 from handoff.workers.inbox.correction import FIELD_PREFIX, FormField, form_fields, read_correction
 from handoff.workers.inbox.web import (
-    INBOX_PATH,
     SECURITY_HEADERS,
     Visitor,
     current_visitor,
@@ -46,6 +45,7 @@ from handoff.workers.inbox.web import (
     refused_forgery,
     to_sign_in,
 )
+from handoff.workers.links import INBOX_PATH
 from handoff.workers.masking import PersonalData, sees_personal_data, shown_case
 
 log = structlog.get_logger(__name__)

@@ -30,7 +30,6 @@ from handoff.workers.api.context import Ready, api_context
 from handoff.workers.edge import value_problems
 from handoff.workers.inbox.case_page import waiting_first_approval
 from handoff.workers.inbox.web import (
-    INBOX_PATH,
     SECURITY_HEADERS,
     STATIC_DIRECTORY,
     current_visitor,
@@ -39,6 +38,7 @@ from handoff.workers.inbox.web import (
     refused_forgery,
     to_sign_in,
 )
+from handoff.workers.links import INBOX_PATH
 from handoff.workers.masking import PersonalData, shown_run
 from handoff.workers.run_detail import run_detail
 

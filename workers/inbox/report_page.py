@@ -22,7 +22,6 @@ from handoff.schemas.report_series import HandoffSeries, ReportSeries
 from handoff.workers.api.context import Ready, api_context
 from handoff.workers.inbox.charts import Bar, Point, bar_chart, line_chart, percent_text, seconds_text
 from handoff.workers.inbox.web import (
-    INBOX_PATH,
     STATIC_DIRECTORY,
     current_visitor,
     message_page,
@@ -30,6 +29,7 @@ from handoff.workers.inbox.web import (
     templates,
     to_sign_in,
 )
+from handoff.workers.links import INBOX_PATH
 from handoff.workers.settings import parse_span
 
 router = APIRouter(prefix=INBOX_PATH)

@@ -29,7 +29,6 @@ from handoff.workers.inbox.session import (
     new_sign_in_nonce,
 )
 from handoff.workers.inbox.web import (
-    INBOX_PATH,
     READER_ROLES,
     SECURITY_HEADERS,
     current_visitor,
@@ -40,6 +39,7 @@ from handoff.workers.inbox.web import (
     secure_cookies,
     to_sign_in,
 )
+from handoff.workers.links import INBOX_PATH
 
 log = structlog.get_logger(__name__)
 

@@ -34,11 +34,10 @@ from handoff.workers.inbox.session import (
     csrf_token,
     decode_session,
 )
+from handoff.workers.links import INBOX_PATH
 
 log = structlog.get_logger(__name__)
 
-INBOX_PATH = "/inbox"
-"""Where the inbox is served, on the API's address."""
 HERE = Path(__file__).parent
 STATIC_DIRECTORY = HERE / "static"
 

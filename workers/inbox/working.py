@@ -23,7 +23,8 @@ from handoff.schemas.case_history import CaseActionRefusalKind
 from handoff.workers.api.claims import ACTION_STATUS
 from handoff.workers.api.context import Ready, api_context
 from handoff.workers.inbox.case_page import Outcome, render_case
-from handoff.workers.inbox.web import INBOX_PATH, SECURITY_HEADERS, current_visitor, refused_forgery, to_sign_in
+from handoff.workers.inbox.web import SECURITY_HEADERS, current_visitor, refused_forgery, to_sign_in
+from handoff.workers.links import INBOX_PATH
 
 log = structlog.get_logger(__name__)
 
