@@ -87,6 +87,9 @@ class DeliveryActivities:
         recorded = await asyncio.to_thread(
             record_delivery, self._ledger, request.workflow_id, request.handoff, delivery
         )
+        if request.finish is not None:  # this write ends the run: its last stage change rides with it
+            finished = request.finish.model_copy(update={"at": datetime.now(UTC)})
+            await asyncio.to_thread(record_stage_change, self._ledger, finished)
         return DeliveryResult(delivery=recorded, already_written=outcome is WriteOutcome.ALREADY_WRITTEN)
 
     async def _pause(self) -> None:

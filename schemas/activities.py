@@ -189,6 +189,9 @@ class DeliveryRequest(BaseModel):
     stage_change: StageChange | None = None
     """A stage change the run has not recorded yet, recorded first (each target's request carries the same one; the
     ledger applies it once): the ledger write rides with the delivery."""
+    finish: StageChange | None = None
+    """The run's last stage change (delivered), recorded once this write is done, at the time it is: given to the one
+    target whose delivery ends the run, so that the end rides with it too."""
 
 
 class DeliveryRefusal(BaseModel):

@@ -194,6 +194,7 @@ class HandoffWorkflow:
         self._failure: str | None = None
         self._ride_along_run: bool | None = None  # see LEDGER_WRITES_RIDE_ALONG; asked before any other patch
         self._unrecorded: StageChange | None = None  # the stage change riding with the next activity
+        self._finish_recorded: StageChange | None = None  # the last stage change, recorded by the last delivery
         self._pending_attributes: list[SearchAttributeUpdate[Any]] = []  # upserted with the next stage
         self._budget_cleared = False  # passed the exception budget once: a second delivery is not held again
         self._budget_nudged = False  # a `budget-released` signal came since the run last asked the ledger
@@ -505,6 +506,7 @@ class HandoffWorkflow:
         ]
         if contract.sync.ordered:  # a field no run before it had: no patch needed
             return await self._deliver_in_order(contract, targets, requests)
+        finish = self._finish_riding_with(requests)
         # Runs from before refused deliveries opened cases failed on the first error, without waiting for the rest.
         refusals_open_cases = self._patched(REFUSED_DELIVERIES_OPEN_CASES)
         results = await asyncio.gather(
@@ -531,9 +533,21 @@ class HandoffWorkflow:
                 refusals.append(result.refusal)
             elif result.delivery is not None:
                 self._deliveries.append(result.delivery)
+                self._finish_recorded = finish
             if not isinstance(result, BaseException):
                 self._unrecorded = None  # recorded by this delivery (`LEDGER_WRITES_RIDE_ALONG`)
         return refusals
+
+    def _finish_riding_with(self, requests: list[DeliveryRequest]) -> StageChange | None:
+        """When one write is left and its success ends the run (`LEDGER_WRITES_RIDE_ALONG`): the run's last stage
+        change, given to that write to record once it is done; `_finish` then writes nothing more."""
+        if len(requests) != 1 or not self._is_ride_along_run():
+            return None
+        finish = StageChange(
+            workflow_id=workflow.info().workflow_id, step=self._step + 1, stage=Stage.DELIVERED, at=workflow.now()
+        )
+        requests[0] = requests[0].model_copy(update={"finish": finish})
+        return finish
 
     async def _deliver_in_order(
         self, contract: HandoffContract, targets: Sequence[SyncTarget], requests: Sequence[DeliveryRequest]
@@ -577,7 +591,9 @@ class HandoffWorkflow:
     async def _finish(
         self, stage: Stage, *, case: ExceptionCase | None = None, decision: DecisionRecord | None = None
     ) -> HandoffResult:
-        await self._enter(stage, case=case, decision=decision, failure=self._failure)
+        recorded = self._finish_recorded
+        already = recorded is not None and (recorded.stage, recorded.step) == (stage, self._step + 1)
+        await self._enter(stage, case=case, decision=decision, failure=self._failure, recorded=already)
         if case is not None:
             self._recorded_decisions.add(case.id)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -602,6 +618,7 @@ class HandoffWorkflow:
         failure: str | None = None,
         ride_along: bool = False,
         notice: CaseNotice | None = None,
+        recorded: bool = False,
     ) -> None:
         """Move to `stage`: the query and the search attribute change now, the ledger records it (idempotently).
 
@@ -632,6 +649,8 @@ class HandoffWorkflow:
         )
         if riding:
             self._unrecorded = change
+            return
+        if recorded:  # the delivery that ended the run recorded it (`_finish_riding_with`)
             return
         await workflow.execute_activity(
             RECORD_STAGE_CHANGE, change, start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=LEDGER_RETRY
