@@ -132,7 +132,7 @@ async def test_one_trace_from_the_api_through_the_workflow_to_every_activity(
     [start] = [s for s in in_trace if s.name == "StartWorkflow:reservation-to-pos"]
     assert start.parent is not None and request.context.span_id == start.parent.span_id
     assert 1 == names.count("RunWorkflow:reservation-to-pos")
-    assert {"record_stage_change", "run_lookups", "deliver"} <= set(activities)
+    assert {"run_lookups", "deliver"} <= set(activities)  # a happy run's ledger writes ride with these two
     # One RunActivity span per activity scheduled (a retried attempt would add one: this run has none).
     assert sorted(f"RunActivity:{a}" for a in activities) == sorted(n for n in names if n.startswith("RunActivity:"))
     assert all(_parent_in(s, in_trace) for s in in_trace if s is not request)
