@@ -1,11 +1,14 @@
 """The handoff workflow: one durable run of a contract, from event to delivery, with bad data held for a decision.
 
-    received -> validating -+-> delivering -+-> delivered
-                            |        ^      | the target refuses the record, or does not answer in its attempts
-                            v        |      v
-                     awaiting-decision <----+      approve / correct (validate again) / retry
+    received -> validating -+-> [held] -> delivering -+-> delivered
+                            |                  ^      | the target refuses the record, or does not answer
+                            v                  |      v (ordered targets: the earlier writes are undone first)
+                     awaiting-decision <-------+------+      approve / correct (validate again) / retry
                             | reject -> rejected
                             | SLA passes -> next group of the chain -> end of chain -> the contract's decision
+
+`held`: the handoff spent its exception budget; the run waits until an operator resumes the handoff or rejects its
+held runs. A drift run (started by a drift check) holds one drift case and ends with its decision.
 
 One dynamic workflow serves every contract: the workflow type is the contract's name (`reservation-to-pos`), so
 each handoff is its own workflow type in Temporal, and adding a handoff is adding a contract to the app. The run
