@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any, get_args, get_origin
@@ -341,6 +342,11 @@ class OperatorGroup(BaseModel):
 
 
 _NOT_HASHED = {"personal"}
+_HASHES_KEPT = 512
+_HASHED: OrderedDict[int, tuple[HandoffContract, str]] = OrderedDict()
+"""The hashes of the contracts hashed last, by identity: every trigger, run start and `status` query asks for its
+contract's hash, and a contract is immutable (`model_copy` makes another object, hashed afresh). The entry holds the
+contract, so its id cannot be another object's while the entry lives."""
 """Contract fields that change no run's behaviour, so no version: what `content_hash` leaves out."""
 
 
@@ -375,9 +381,16 @@ class HandoffContract(BaseModel):
         `personal` is left out too: a contract with personal marks hashes the same as without them. Marking a field
         personal changes what reads show, never what a run does, so it needs no new version and leaves locks valid.
         """
+        known = _HASHED.get(id(self))
+        if known is not None and known[0] is self:
+            return known[1]
         said = self.model_dump(mode="json", exclude_defaults=True, exclude=_NOT_HASHED)
         canonical = json.dumps(said, sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        content_hash = hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        _HASHED[id(self)] = (self, content_hash)
+        while len(_HASHED) > _HASHES_KEPT:
+            _HASHED.popitem(last=False)
+        return content_hash
 
 
 class Catalog(BaseModel):

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from examples.restaurant import app as restaurant
 from examples.restaurant import reservation_to_pos
+from handoff.schemas import contract as language
 from handoff.schemas.contract import ExceptionPolicy, HandoffContract, Trigger
 from handoff.schemas.rules import Max
 
@@ -75,3 +76,18 @@ def test_a_field_added_to_the_language_later_leaves_existing_hashes_alone() -> N
 
     assert today.content_hash() == later.content_hash()
     assert today.content_hash() != later.model_copy(update={"runbook": "https://wiki.example/pos"}).content_hash()
+
+
+def test_a_hash_remembered_for_a_contract_is_never_given_to_its_copies() -> None:
+    """The hash is remembered per contract object: a copy with another rule, made after the original was hashed,
+    gets its own; an unchanged copy the same value; and only the last few hundred contracts are remembered."""
+    original = reservation_to_pos.CONTRACT
+    remembered = original.content_hash()
+    changed = original.model_copy(update={"rules": original.rules[:1]})
+    same = original.model_copy()
+
+    assert remembered != changed.content_hash()
+    assert remembered == same.content_hash() == original.content_hash()
+    for version in range(1, 700):
+        HandoffContract(name="many", version=version).content_hash()
+    assert len(language._HASHED) <= language._HASHES_KEPT
