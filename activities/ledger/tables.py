@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -254,7 +254,11 @@ class OutboxNoticeRow(SQLModel, table=True):
     (`notices`)."""
 
     __tablename__ = "notice_outbox"
-    __table_args__ = (UniqueConstraint("case_id", "event", "owner_group"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "event", "owner_group"),
+        # The senders ask every second for the waiting notices that are due; sent ones pile up behind them.
+        Index("ix_notice_outbox_waiting", "sent_at", "gave_up_at", "due_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: str
@@ -264,7 +268,7 @@ class OutboxNoticeRow(SQLModel, table=True):
     handoff: str
     notice: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     attempts: int = 0
-    due_at: datetime = _utc_column(index=True)
+    due_at: datetime = _utc_column()
     lease_until: datetime | None = _utc_column(nullable=True)
     """While a sender holds the notice: another sender takes it only once this has passed (the holder died)."""
     sent_at: datetime | None = _utc_column(nullable=True)
