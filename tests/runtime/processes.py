@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -12,6 +13,9 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from temporalio.client import Client
 
 from examples.restaurant.app import DATABASE_VARIABLE as RESTAURANT_DATABASE_VARIABLE
 from examples.restaurant.systems import RestaurantSystems
@@ -91,3 +95,16 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
                 return
         time.sleep(0.1)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+async def connect_when_healthy(address: str, timeout: float = 30, **options: Any) -> Client:
+    """A client of the server that just started at `address`: it listens before its frontend is healthy ("Frontend is
+    not healthy yet"), longer on a loaded machine, so connecting is tried again until `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await Client.connect(address, **options)
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.2)

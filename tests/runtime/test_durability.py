@@ -24,7 +24,14 @@ from handoff.workers.decisions import decide
 from handoff.workers.testkit import TEST_DECISION_KEY
 from handoff.workers.trigger import trigger
 from tests.runtime import payloads
-from tests.runtime.processes import free_port, handoff_env, handoff_process, restaurant_systems, wait_for_port
+from tests.runtime.processes import (
+    connect_when_healthy,
+    free_port,
+    handoff_env,
+    handoff_process,
+    restaurant_systems,
+    wait_for_port,
+)
 from tests.runtime.test_cases import bad_reservation
 
 HANDOFF_CONVERTER = handoff_data_converter(Keyring.of(TEST_DECISION_KEY.encode()))
@@ -148,7 +155,7 @@ async def test_runs_survive_a_server_restart_on_the_same_database(tmp_path: Path
 
     with handoff_process(["server"], server_env, tmp_path / "server-1.log") as server:
         wait_for_port(port)
-        client = await Client.connect(f"127.0.0.1:{port}", data_converter=HANDOFF_CONVERTER)
+        client = await connect_when_healthy(f"127.0.0.1:{port}", data_converter=HANDOFF_CONVERTER)
         accepted = await trigger(
             client, restaurant_app.catalog, "reservation.confirmed", bad_reservation(), task_queue=queue
         )
@@ -159,7 +166,7 @@ async def test_runs_survive_a_server_restart_on_the_same_database(tmp_path: Path
 
     with handoff_process(["server"], server_env, tmp_path / "server-2.log"):
         wait_for_port(port)
-        client = await Client.connect(f"127.0.0.1:{port}", data_converter=HANDOFF_CONVERTER)
+        client = await connect_when_healthy(f"127.0.0.1:{port}", data_converter=HANDOFF_CONVERTER)
         with handoff_process(["worker"], worker_env, tmp_path / "worker-2.log"):
             await _wait_for_stage(client, accepted.workflow_id, Stage.AWAITING_DECISION)
             _add_host(tmp_path)
