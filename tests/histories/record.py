@@ -1,8 +1,9 @@
-"""Record the histories that tests/runtime/test_replay.py replays: `python -m tests.histories.record`.
+"""Record the histories that tests/runtime/test_replay.py replays: `python -m tests.histories.record [TAG]`.
 
 Each catalog handoff runs on a fresh dev server through its happy path and through a case; each history is saved
 as JSON beside this file. Re-record after an intended change to the workflow, and keep the old files too while
-runs recorded with them may still be in flight: the replay test is how a change is checked against them.
+runs recorded with them may still be in flight: the replay test is how a change is checked against them. With a TAG
+(the patch the code asks first, say), files are named `<name>.<TAG>.json`, beside the older ones.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from tests.runtime.test_cases import bad_reservation
 HERE = Path(__file__).parent
 
 
+TAG = sys.argv[1] if len(sys.argv) > 1 else None
+
+
 async def _save(kit: HandoffKit, workflow_id: str, name: str) -> None:
     await kit.result(workflow_id)
     history = await kit.client.get_workflow_handle(workflow_id).fetch_history()
@@ -36,8 +40,9 @@ async def _save(kit: HandoffKit, workflow_id: str, name: str) -> None:
     codec = kit.client.data_converter.payload_codec
     assert codec is not None
     history = await decoded_history(history, codec)
-    (HERE / f"{name}.json").write_text(history.to_json())
-    print(f"recorded {name}.json ({len(history.events)} events)")
+    file = f"{name}.{TAG}.json" if TAG else f"{name}.json"
+    (HERE / file).write_text(history.to_json())
+    print(f"recorded {file} ({len(history.events)} events)")
 
 
 async def record() -> None:
