@@ -37,11 +37,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence, Set
 from datetime import timedelta
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -155,6 +155,21 @@ Asked once, first of all patches: runs from before replay with a ledger activity
 
 A run started with this patch has every patch before it, so it asks none of them (`_patched`): each asked patch costs
 a marker and an upsert of `TemporalChangeVersion` in the history. A patch added after this one is asked as usual."""
+LOOKUPS_RUN_LOCALLY = "lookups-run-locally"
+"""Patch: the look-ups (and the stage change riding with them) run as a local activity, in the workflow task that
+needs their answer: a marker in the history instead of an activity task and a workflow task of their own. Same
+timeout, retry policy and at-least-once execution; the ledger applies the stage change once, by step.
+
+The SDK resumes local activities that finish together in their order of completion, but replays them in the order
+they were scheduled (temporalio/sdk-python#1578): two in flight at once (the look-ups, and a decision's
+`verify_decision` arriving meanwhile) could replay in another order than they ran. So a run with this patch runs its
+local activities one at a time (`_locally`).
+
+Asked first of all, instead of `LEDGER_WRITES_RIDE_ALONG`, which it implies (with every patch before that one): one
+marker, one `TemporalChangeVersion` upsert, as before. Runs from before ask `LEDGER_WRITES_RIDE_ALONG` as they did."""
+
+
+ResultT = TypeVar("ResultT")
 
 
 class MissingContract(RuntimeError):
@@ -196,6 +211,8 @@ class HandoffWorkflow:
         self._override = False
         self._failure: str | None = None
         self._ride_along_run: bool | None = None  # see LEDGER_WRITES_RIDE_ALONG; asked before any other patch
+        self._local_lookups = False  # see LOOKUPS_RUN_LOCALLY; asked with the above, first
+        self._local_turn = asyncio.Lock()  # one local activity at a time, in runs with LOOKUPS_RUN_LOCALLY
         self._unrecorded: StageChange | None = None  # the stage change riding with the next activity
         self._finish_recorded: StageChange | None = None  # the last stage change, recorded by the last delivery
         self._pending_attributes: list[SearchAttributeUpdate[Any]] = []  # upserted with the next stage
@@ -332,19 +349,25 @@ class HandoffWorkflow:
         ]
         looked_up = LookupResult()
         if checks:
+            request = LookupRequest(
+                workflow_id=workflow.info().workflow_id,
+                handoff=self._handoff,
+                checks=checks,
+                stage_change=self._unrecorded,
+            )
             try:
-                looked_up = await workflow.execute_activity(
-                    RUN_LOOKUPS,
-                    LookupRequest(
-                        workflow_id=workflow.info().workflow_id,
-                        handoff=self._handoff,
-                        checks=checks,
-                        stage_change=self._unrecorded,
-                    ),
-                    result_type=LookupResult,
-                    start_to_close_timeout=LOOKUP_TIMEOUT,
-                    retry_policy=LOOKUP_RETRY,
-                )
+                if self._local_lookups:
+                    looked_up = await self._locally(
+                        RUN_LOOKUPS, request, LookupResult, timeout=LOOKUP_TIMEOUT, retry=LOOKUP_RETRY
+                    )
+                else:
+                    looked_up = await workflow.execute_activity(
+                        RUN_LOOKUPS,
+                        request,
+                        result_type=LookupResult,
+                        start_to_close_timeout=LOOKUP_TIMEOUT,
+                        retry_policy=LOOKUP_RETRY,
+                    )
             except ActivityError as error:
                 await self._fail(f"The look-ups could not be run: {error.cause or error}")
             self._unrecorded = None  # the look-ups recorded it
@@ -660,10 +683,43 @@ class HandoffWorkflow:
         )
 
     def _is_ride_along_run(self) -> bool:
-        """Whether this run started with `LEDGER_WRITES_RIDE_ALONG`: asked once, before any other patch, and kept."""
+        """Whether this run started with `LEDGER_WRITES_RIDE_ALONG` (or `LOOKUPS_RUN_LOCALLY`, which implies it):
+        asked once, before any other patch, and kept."""
         if self._ride_along_run is None:
-            self._ride_along_run = workflow.patched(LEDGER_WRITES_RIDE_ALONG)
+            self._local_lookups = workflow.patched(LOOKUPS_RUN_LOCALLY)
+            self._ride_along_run = self._local_lookups or workflow.patched(LEDGER_WRITES_RIDE_ALONG)
         return self._ride_along_run
+
+    async def _locally(
+        self, activity: str, argument: Any, result_type: type[ResultT], *, timeout: timedelta, retry: RetryPolicy
+    ) -> ResultT:
+        """A local activity; in runs with `LOOKUPS_RUN_LOCALLY`, after the one in flight has finished (see there), and
+        failing with an `ActivityError` whose cause is the activity's error, as a regular activity does (the SDK hands
+        a local activity's error over as it is)."""
+        result: ResultT
+        if not self._local_lookups:  # runs from before: as they ran
+            result = await workflow.execute_local_activity(
+                activity, argument, result_type=result_type, start_to_close_timeout=timeout, retry_policy=retry
+            )
+            return result
+        async with self._local_turn:
+            try:
+                result = await workflow.execute_local_activity(
+                    activity, argument, result_type=result_type, start_to_close_timeout=timeout, retry_policy=retry
+                )
+            except (ActivityError, CancelledError):
+                raise
+            except FailureError as error:
+                raise ActivityError(
+                    f"Local activity {activity} failed",
+                    scheduled_event_id=0,
+                    started_event_id=0,
+                    identity="",
+                    activity_type=activity,
+                    activity_id="",
+                    retry_state=None,
+                ) from error
+        return result
 
     def _patched(self, patch: str) -> bool:
         """`workflow.patched` for the patches older than `LEDGER_WRITES_RIDE_ALONG`, which a run started with it has
@@ -704,12 +760,8 @@ class HandoffWorkflow:
         it on those groups. Judged after the verdict: meanwhile the case may have been decided or escalated."""
         check = DecisionCheck(workflow_id=workflow.info().workflow_id, request=request, at=workflow.now())
         try:
-            verdict = await workflow.execute_local_activity(
-                VERIFY_DECISION,
-                check,
-                result_type=DecisionVerdict,
-                start_to_close_timeout=VERIFY_TIMEOUT,
-                retry_policy=VERIFY_RETRY,
+            verdict = await self._locally(
+                VERIFY_DECISION, check, DecisionVerdict, timeout=VERIFY_TIMEOUT, retry=VERIFY_RETRY
             )
         except ActivityError as error:
             return Refusal(

@@ -47,7 +47,8 @@ async def test_worker_serves_prometheus_metrics_and_stops_cleanly(
     # the activities of the run were counted on this task queue, and the worker reports its free slots.
     # The workflow type is the handoff's name.
     assert 1 == samples[("temporal_workflow_completed", f'task_queue="{queue}"', 'workflow_type="order-to-kitchen"')]
-    assert {"record_stage_change", "run_lookups", "deliver"} <= _activity_types(samples, queue)
+    assert {"record_stage_change", "deliver"} <= _activity_types(samples, queue)
+    assert {"run_lookups"} <= _activity_types(samples, queue, local=True)  # `lookups-run-locally`
     assert 0 < samples[("temporal_worker_task_slots_available", f'task_queue="{queue}"')]
     assert 0 == code, (tmp_path / "worker.log").read_text()
 
@@ -70,11 +71,12 @@ def _samples(text: str) -> dict[tuple[str, ...], float]:
     return samples
 
 
-def _activity_types(samples: dict[tuple[str, ...], float], queue: str) -> set[str]:
+def _activity_types(samples: dict[tuple[str, ...], float], queue: str, *, local: bool = False) -> set[str]:
+    metric = "temporal_local_activity_execution_latency_count" if local else "temporal_activity_execution_latency_count"
     return {
         label.split("=", 1)[1].strip('"')
         for name, *labels in samples
-        if name == "temporal_activity_execution_latency_count" and f'task_queue="{queue}"' in labels
+        if name == metric and f'task_queue="{queue}"' in labels
         for label in labels
         if label.startswith("activity_type=")
     }

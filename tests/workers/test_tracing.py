@@ -94,13 +94,20 @@ async def post_and_finish(kit: HandoffKit, http: httpx.AsyncClient) -> str:
 
 
 async def activities_run(kit: HandoffKit, workflow_id: str) -> list[str]:
-    """The type of every activity the run scheduled, from its history."""
+    """The type of every activity the run ran, from its history: those scheduled, and the local ones (their markers
+    name them in the SDK's own JSON, outside the payload codec)."""
     history = await kit.client.get_workflow_handle(workflow_id).fetch_history()
-    return [
+    scheduled = [
         event.activity_task_scheduled_event_attributes.activity_type.name
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
     ]
+    local = [
+        json.loads(event.marker_recorded_event_attributes.details["data"].payloads[0].data)["activity_type"]
+        for event in history.events
+        if event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
+    return scheduled + local
 
 
 async def start_header(kit: HandoffKit, workflow_id: str) -> Payload | None:
@@ -132,8 +139,10 @@ async def test_one_trace_from_the_api_through_the_workflow_to_every_activity(
     [start] = [s for s in in_trace if s.name == "StartWorkflow:reservation-to-pos"]
     assert start.parent is not None and request.context.span_id == start.parent.span_id
     assert 1 == names.count("RunWorkflow:reservation-to-pos")
-    assert {"run_lookups", "deliver"} <= set(activities)  # a happy run's ledger writes ride with these two
-    # One RunActivity span per activity scheduled (a retried attempt would add one: this run has none).
+    assert {"run_lookups", "deliver"} <= set(
+        activities
+    )  # a happy run's ledger writes ride with these two (local, regular)
+    # One RunActivity span per activity run, local ones included (a retried attempt would add one: this run has none).
     assert sorted(f"RunActivity:{a}" for a in activities) == sorted(n for n in names if n.startswith("RunActivity:"))
     assert all(_parent_in(s, in_trace) for s in in_trace if s is not request)
     assert [] == [s.name for s in finished if s.context.trace_id != trace_id and s.name.startswith("Run")]
