@@ -20,12 +20,24 @@ Each encrypted payload carries the id of its key (`encryption-key-id`, also boun
 keyring holding the previous keys still decodes histories written before a rotation. A payload without the
 `binary/encrypted` encoding passes through unchanged: histories written before the codec, and payloads sent by a
 client without it, still decode.
+
+A payload is deflated before it is encrypted when that makes it smaller (the JSON of an event, a case, a delivery
+mostly does, by half): the history is what Temporal stores, replicates, sends to every worker that replays a run and
+keeps for the retention period, and encryption alone adds some 80 bytes to every payload. The form is the first byte
+of what is encrypted, where it is authenticated with the rest: a Payload's protobuf never starts with a zero byte (no
+field has number 0), so `_DEFLATED` (0) marks a deflated one, and anything else is the Payload itself, as every
+payload encrypted before compression was. The price: a payload's length, which Temporal's readers see, now depends on
+how repetitive its content is. Someone who can both read histories and place chosen text in many events beside a
+value they want could learn about that value from the lengths (the CRIME attack on TLS compression). Handoff's
+payloads are business records, not session secrets, and that attacker reads the cluster's database; keep it in mind
+before putting secrets such as passwords or API tokens in events.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -47,6 +59,10 @@ KEY_ID = "encryption-key-id"
 _KEY_INFO = b"handoff/payload-encryption/aes-256-gcm/v1"
 _KEY_ID_INFO = b"handoff/payload-encryption/key-id/v1"
 _NONCE_BYTES = 12
+_DEFLATED = b"\x00"
+"""The first plaintext byte of a deflated payload (no serialized Payload starts with it: see the module's text)."""
+_DEFLATE_FROM = 64
+"""Payloads shorter than this (serialized) are encrypted as they are: deflating them saves nothing."""
 
 
 class PayloadDecryptionError(ValueError):
@@ -125,7 +141,7 @@ class EncryptionCodec(PayloadCodec):
     def encrypt(self, payload: Payload) -> Payload:
         key = self.keyring.current
         nonce = os.urandom(_NONCE_BYTES)
-        sealed = key.cipher.encrypt(nonce, payload.SerializeToString(), key.id.encode())
+        sealed = key.cipher.encrypt(nonce, _deflated_if_smaller(payload.SerializeToString()), key.id.encode())
         return Payload(metadata={"encoding": ENCODING, KEY_ID: key.id.encode()}, data=nonce + sealed)
 
     def decrypt(self, payload: Payload) -> Payload:
@@ -152,7 +168,18 @@ class EncryptionCodec(PayloadCodec):
                 f"A payload encrypted with key {key_id} failed authentication: it was altered after it was written "
                 "(or written with another secret under the same key id). Nothing of it was decoded."
             ) from None
+        if plain.startswith(_DEFLATED):
+            plain = zlib.decompress(plain[1:], wbits=-zlib.MAX_WBITS)
         return Payload.FromString(plain)
+
+
+def _deflated_if_smaller(serialized: bytes) -> bytes:
+    """The plaintext to encrypt: the serialized payload, deflated behind `_DEFLATED` when that is shorter. Raw deflate
+    (no zlib header or checksum): the authentication tag already detects any change."""
+    if len(serialized) < _DEFLATE_FROM:
+        return serialized
+    deflated = _DEFLATED + zlib.compress(serialized, 6, wbits=-zlib.MAX_WBITS)
+    return deflated if len(deflated) < len(serialized) else serialized
 
 
 def handoff_data_converter(

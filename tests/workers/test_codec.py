@@ -72,6 +72,51 @@ async def test_a_payload_round_trips_encrypted_under_its_key_id() -> None:
     assert plain() == decoded
 
 
+def a_case_as_json(guests: int) -> Payload:
+    """The JSON of a case-like record: repetitive, as the pydantic converter's output of events and cases is."""
+    rows = [
+        {"field": f"guests.{n}.name", "value": f"Guest {n}", "reason": "Every guest needs a name."}
+        for n in range(guests)
+    ]
+    return plain(json.dumps({"violations": rows, "status": "open"}))
+
+
+async def test_a_large_payload_is_deflated_before_it_is_encrypted_and_round_trips() -> None:
+    """Deflated, a repetitive payload is stored in well under its size (encryption alone would add to it)."""
+    codec = EncryptionCodec(Keyring.of(KEY))
+    payload = a_case_as_json(guests=20)
+
+    [sealed] = await codec.encode([payload])
+    [decoded] = await codec.decode([sealed])
+
+    assert payload == decoded
+    assert len(sealed.data) < len(payload.SerializeToString()) / 3
+
+
+async def test_a_small_payload_is_encrypted_as_it_is() -> None:
+    """Nothing to gain below 64 bytes: the ciphertext is the payload's size plus nonce and tag, and decodes."""
+    codec = EncryptionCodec(Keyring.of(KEY))
+    payload = plain('"validating"')
+
+    [sealed] = await codec.encode([payload])
+
+    assert len(payload.SerializeToString()) + 12 + 16 == len(sealed.data)
+    assert [payload] == await codec.decode([sealed])
+
+
+async def test_a_large_payload_encrypted_before_compression_still_decodes() -> None:
+    """Histories written before payloads were deflated hold the serialized Payload itself under the encryption."""
+    keyring = Keyring.of(KEY)
+    payload = a_case_as_json(guests=20)
+    nonce = b"\x01" * 12
+    sealed_before = keyring.current.cipher.encrypt(nonce, payload.SerializeToString(), keyring.current.id.encode())
+    written_before = Payload(
+        metadata={"encoding": ENCODING, KEY_ID: keyring.current.id.encode()}, data=nonce + sealed_before
+    )
+
+    assert [payload] == await EncryptionCodec(keyring).decode([written_before])
+
+
 async def test_a_payload_altered_after_it_was_written_fails_authentication() -> None:
     """A flipped byte, or a payload relabelled with another key's id, is refused as failing authentication."""
     sealed = await encrypted(Keyring.of(KEY), plain())
