@@ -37,7 +37,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence, Set
 from datetime import timedelta
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 from temporalio import workflow
 from temporalio.common import RawValue, RetryPolicy, SearchAttributeUpdate
@@ -155,21 +155,21 @@ Asked once, first of all patches: runs from before replay with a ledger activity
 
 A run started with this patch has every patch before it, so it asks none of them (`_patched`): each asked patch costs
 a marker and an upsert of `TemporalChangeVersion` in the history. A patch added after this one is asked as usual."""
-LOOKUPS_RUN_LOCALLY = "lookups-run-locally"
-"""Patch: the look-ups (and the stage change riding with them) run as a local activity, in the workflow task that
-needs their answer: a marker in the history instead of an activity task and a workflow task of their own. Same
-timeout, retry policy and at-least-once execution; the ledger applies the stage change once, by step.
+LOCAL_ACTIVITIES = "local-activities"
+"""Patch: the look-ups (with the stage change riding with them) and the ledger's stage changes run as local activities,
+in the workflow task that needs them: a marker in the history each, instead of an activity task and a workflow task
+of their own. A decision is then verified, recorded and answered in the workflow task that took it. Same timeouts,
+retry policies and at-least-once execution; the ledger applies each stage change once, by step, and still holds the
+case before the run waits and the decision before `decide` returns. Deliveries, undos, escalations, refusals, budget
+checks and notices stay regular activities: other systems, or rare.
 
 The SDK resumes local activities that finish together in their order of completion, but replays them in the order
-they were scheduled (temporalio/sdk-python#1578): two in flight at once (the look-ups, and a decision's
+they were scheduled (temporalio/sdk-python#1578): two in flight at once (a stage change, and a decision's
 `verify_decision` arriving meanwhile) could replay in another order than they ran. So a run with this patch runs its
 local activities one at a time (`_locally`).
 
 Asked first of all, instead of `LEDGER_WRITES_RIDE_ALONG`, which it implies (with every patch before that one): one
 marker, one `TemporalChangeVersion` upsert, as before. Runs from before ask `LEDGER_WRITES_RIDE_ALONG` as they did."""
-
-
-ResultT = TypeVar("ResultT")
 
 
 class MissingContract(RuntimeError):
@@ -211,8 +211,8 @@ class HandoffWorkflow:
         self._override = False
         self._failure: str | None = None
         self._ride_along_run: bool | None = None  # see LEDGER_WRITES_RIDE_ALONG; asked before any other patch
-        self._local_lookups = False  # see LOOKUPS_RUN_LOCALLY; asked with the above, first
-        self._local_turn = asyncio.Lock()  # one local activity at a time, in runs with LOOKUPS_RUN_LOCALLY
+        self._local_activities = False  # see LOCAL_ACTIVITIES; asked with the above, first
+        self._local_turn = asyncio.Lock()  # one local activity at a time, in runs with LOCAL_ACTIVITIES
         self._unrecorded: StageChange | None = None  # the stage change riding with the next activity
         self._finish_recorded: StageChange | None = None  # the last stage change, recorded by the last delivery
         self._pending_attributes: list[SearchAttributeUpdate[Any]] = []  # upserted with the next stage
@@ -356,7 +356,7 @@ class HandoffWorkflow:
                 stage_change=self._unrecorded,
             )
             try:
-                if self._local_lookups:
+                if self._local_activities:
                     looked_up = await self._locally(
                         RUN_LOOKUPS, request, LookupResult, timeout=LOOKUP_TIMEOUT, retry=LOOKUP_RETRY
                     )
@@ -678,33 +678,34 @@ class HandoffWorkflow:
             return
         if recorded:  # the delivery that ended the run recorded it (`_finish_riding_with`)
             return
-        await workflow.execute_activity(
-            RECORD_STAGE_CHANGE, change, start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=LEDGER_RETRY
-        )
+        if self._local_activities:
+            await self._locally(RECORD_STAGE_CHANGE, change, None, timeout=LEDGER_TIMEOUT, retry=LEDGER_RETRY)
+        else:
+            await workflow.execute_activity(
+                RECORD_STAGE_CHANGE, change, start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=LEDGER_RETRY
+            )
 
     def _is_ride_along_run(self) -> bool:
-        """Whether this run started with `LEDGER_WRITES_RIDE_ALONG` (or `LOOKUPS_RUN_LOCALLY`, which implies it):
+        """Whether this run started with `LEDGER_WRITES_RIDE_ALONG` (or `LOCAL_ACTIVITIES`, which implies it):
         asked once, before any other patch, and kept."""
         if self._ride_along_run is None:
-            self._local_lookups = workflow.patched(LOOKUPS_RUN_LOCALLY)
-            self._ride_along_run = self._local_lookups or workflow.patched(LEDGER_WRITES_RIDE_ALONG)
+            self._local_activities = workflow.patched(LOCAL_ACTIVITIES)
+            self._ride_along_run = self._local_activities or workflow.patched(LEDGER_WRITES_RIDE_ALONG)
         return self._ride_along_run
 
     async def _locally(
-        self, activity: str, argument: Any, result_type: type[ResultT], *, timeout: timedelta, retry: RetryPolicy
-    ) -> ResultT:
-        """A local activity; in runs with `LOOKUPS_RUN_LOCALLY`, after the one in flight has finished (see there), and
+        self, activity: str, argument: Any, result_type: type[Any] | None, *, timeout: timedelta, retry: RetryPolicy
+    ) -> Any:
+        """A local activity; in runs with `LOCAL_ACTIVITIES`, after the one in flight has finished (see there), and
         failing with an `ActivityError` whose cause is the activity's error, as a regular activity does (the SDK hands
         a local activity's error over as it is)."""
-        result: ResultT
-        if not self._local_lookups:  # runs from before: as they ran
-            result = await workflow.execute_local_activity(
+        if not self._local_activities:  # runs from before: as they ran
+            return await workflow.execute_local_activity(
                 activity, argument, result_type=result_type, start_to_close_timeout=timeout, retry_policy=retry
             )
-            return result
         async with self._local_turn:
             try:
-                result = await workflow.execute_local_activity(
+                return await workflow.execute_local_activity(
                     activity, argument, result_type=result_type, start_to_close_timeout=timeout, retry_policy=retry
                 )
             except (ActivityError, CancelledError):
@@ -719,7 +720,6 @@ class HandoffWorkflow:
                     activity_id="",
                     retry_state=None,
                 ) from error
-        return result
 
     def _patched(self, patch: str) -> bool:
         """`workflow.patched` for the patches older than `LEDGER_WRITES_RIDE_ALONG`, which a run started with it has
@@ -760,7 +760,7 @@ class HandoffWorkflow:
         it on those groups. Judged after the verdict: meanwhile the case may have been decided or escalated."""
         check = DecisionCheck(workflow_id=workflow.info().workflow_id, request=request, at=workflow.now())
         try:
-            verdict = await self._locally(
+            verdict: DecisionVerdict = await self._locally(
                 VERIFY_DECISION, check, DecisionVerdict, timeout=VERIFY_TIMEOUT, retry=VERIFY_RETRY
             )
         except ActivityError as error:

@@ -36,7 +36,7 @@ from handoff.schemas.runs import Stage
 from handoff.workers.decisions import DecisionRefused, MissingDecisionKey, decide, decision_key
 from handoff.workers.settings import Settings
 from handoff.workers.testkit import HandoffKit
-from handoff.workflows.handoff import LOOKUPS_RUN_LOCALLY, HandoffWorkflow
+from handoff.workflows.handoff import LOCAL_ACTIVITIES, HandoffWorkflow
 from tests.runtime import payloads
 from tests.runtime.test_refusals import audited
 
@@ -244,7 +244,7 @@ async def test_an_operator_no_longer_in_the_ledger_or_a_stale_attestation_is_ref
 
 async def test_a_run_with_authorised_decisions_replays(kit: HandoffKit, restaurant: RestaurantApp) -> None:
     """A forged Update, a forged signal and an attested decision replay without non-determinism: the verdicts come
-    from history (no key, no ledger). A run started with `lookups-run-locally` has every patch before it, so it asks
+    from history (no key, no ledger). A run started with `local-activities` has every patch before it, so it asks
     for no decision message's marker (runs from before `ledger-writes-ride-along` have one per message:
     tests/histories)."""
     workflow_id, case = await open_deal_case(kit)
@@ -267,7 +267,7 @@ async def test_a_run_with_authorised_decisions_replays(kit: HandoffKit, restaura
         for event in history.events
         if event.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
-    assert [LOOKUPS_RUN_LOCALLY] == patches
+    assert [LOCAL_ACTIVITIES] == patches
 
 
 def test_an_attestation_survives_the_trip_through_temporal_and_covers_every_field() -> None:

@@ -7,6 +7,7 @@ this way must replay on a worker that never saw them (a cold cache), the way ano
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -16,7 +17,13 @@ from temporalio.worker import Replayer
 
 from examples.restaurant import RestaurantApp
 from handoff.activities.ledger.tables import CaseRow, DecisionRow, RunRow
-from handoff.schemas.activities import DELIVER, NOTIFY_OWNERS, RECORD_STAGE_CHANGE
+from handoff.schemas.activities import (
+    DELIVER,
+    NOTIFY_OWNERS,
+    RECORD_STAGE_CHANGE,
+    RUN_LOOKUPS,
+    VERIFY_DECISION,
+)
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.runs import Stage
 from handoff.workers.testkit import HandoffKit
@@ -42,6 +49,15 @@ def _scheduled(history: WorkflowHistory) -> Counter[str]:
     )
 
 
+def _local(history: WorkflowHistory) -> list[str]:
+    """The local activities the run ran, in order (the SDK's own JSON in their markers, outside the payload codec)."""
+    return [
+        json.loads(event.marker_recorded_event_attributes.details["data"].payloads[0].data)["activity_type"]
+        for event in history.events
+        if event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
+
+
 def _markers(history: WorkflowHistory) -> list[str]:
     return [
         event.marker_recorded_event_attributes.marker_name
@@ -54,7 +70,7 @@ async def test_happy_path_records_validating_with_the_look_ups_and_delivering_wi
     kit: HandoffKit,
 ) -> None:
     """No ledger activity at all, instead of three: validating rides with the look-ups (a local activity since
-    `lookups-run-locally`), delivering and delivered with the one delivery. The ledger still holds the run, stamped,
+    `local-activities`), delivering and delivered with the one delivery. The ledger still holds the run, stamped,
     delivered, finished when the write was done."""
     body = payloads.reservation()
     accepted = await kit.send("reservation.confirmed", body)
@@ -100,8 +116,10 @@ async def test_case_path_still_records_the_case_before_waiting_and_the_decision_
 
     assert ("delivering", Stage.DELIVERED) == (decided.next_stage, result.stage)
     # validating rides with the look-ups, delivered with the delivery; awaiting-decision and delivering (with the
-    # decision) are written before the run waits and before `decide` answers.
-    assert 2 == _scheduled(history)[RECORD_STAGE_CHANGE]
+    # decision) are written before the run waits and before `decide` answers: local activities since
+    # `local-activities`, with the look-ups and the decision's verification.
+    assert 0 == _scheduled(history)[RECORD_STAGE_CHANGE]
+    assert [RUN_LOOKUPS, RECORD_STAGE_CHANGE, VERIFY_DECISION, RECORD_STAGE_CHANGE] == _local(history)
     upserts = [e for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes")]
     # TemporalChangeVersion (the one patch asked); awaiting with owner and case; delivering with their unset;
     # delivered. Not validating: the trigger started the run with it.

@@ -48,7 +48,7 @@ async def test_worker_serves_prometheus_metrics_and_stops_cleanly(
     # The workflow type is the handoff's name.
     assert 1 == samples[("temporal_workflow_completed", f'task_queue="{queue}"', 'workflow_type="order-to-kitchen"')]
     assert {"record_stage_change", "deliver"} <= _activity_types(samples, queue)
-    assert {"run_lookups"} <= _activity_types(samples, queue, local=True)  # `lookups-run-locally`
+    assert {"run_lookups"} <= _activity_types(samples, queue, local=True)  # `local-activities`
     assert 0 < samples[("temporal_worker_task_slots_available", f'task_queue="{queue}"')]
     assert 0 == code, (tmp_path / "worker.log").read_text()
 

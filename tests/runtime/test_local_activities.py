@@ -1,4 +1,4 @@
-"""The look-ups run as a local activity (`LOOKUPS_RUN_LOCALLY`), one local activity of a run at a time.
+"""Look-ups and stage changes run as local activities (`LOCAL_ACTIVITIES`), one local activity of a run at a time.
 
 Local activities in flight together are resumed in their order of completion but replayed in their order of
 scheduling (temporalio/sdk-python#1578), so a decision's `verify_decision` that arrives while the look-ups run must
@@ -27,7 +27,7 @@ from handoff.schemas.runs import Stage
 from handoff.workers.decisions import DecisionRefused
 from handoff.workers.testkit import running_handoffs
 from handoff.workers.trigger import trigger
-from handoff.workflows.handoff import LOOKUPS_RUN_LOCALLY
+from handoff.workflows.handoff import LOCAL_ACTIVITIES
 from tests.workflows.sample_contracts import GROUPS, ready_contract
 
 LOOKUP_SECONDS = 0.5
@@ -136,7 +136,7 @@ async def test_a_clean_run_asks_the_look_ups_locally_and_schedules_only_its_deli
         for e in history.events
         if e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
-    assert [LOOKUPS_RUN_LOCALLY] == patches  # the one patch asked: it implies every patch before it
+    assert [LOCAL_ACTIVITIES] == patches  # the one patch asked: it implies every patch before it
 
 
 async def test_a_decision_arriving_while_the_look_ups_run_waits_its_turn_and_the_run_replays(
