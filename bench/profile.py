@@ -32,7 +32,7 @@ CATEGORIES: list[tuple[str, tuple[str, ...]]] = [
     ("client: results, updates, operator", ("result (", "execute_update", "Operator")),
     ("sandbox: import the workflow module, per run", ("_runner.py:148",)),
     ("sandbox: create the instance, per run", ("_runner.py:160",)),
-    ("sandbox: activation, workflow code", ("workflows/handoff.py", "workflows/refusals.py", "(bare.py")),
+    ("sandbox: activation, workflow code", ("workflows/", "(bare.py", "(best.py")),
     ("sandbox: activation, SDK", ("_runner.py:176",)),
     ("sandbox: serialization context", ("_runner.py:213", "_runner.py:230")),
     ("sandbox: other", ("workflow_sandbox",)),

@@ -280,3 +280,10 @@ class UndoResult(BaseModel):
     undone: bool
     problem: str | None = None
     """Why the write stays, in words for the case: an adapter without the method the contract names."""
+
+
+# Complete now the models that name a model defined below them. Left to pydantic, each would be completed on first
+# use by looking its module up in `sys.modules`, which inside the workflow sandbox holds only the modules the
+# workflow's own module imported: a model first built from passed-through code would find nothing there.
+for _model in (StageChange, EscalationRecord, LookupRequest, DeliveryRequest):
+    _model.model_rebuild()

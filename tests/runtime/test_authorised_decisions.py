@@ -36,7 +36,8 @@ from handoff.schemas.runs import Stage
 from handoff.workers.decisions import DecisionRefused, MissingDecisionKey, decide, decision_key
 from handoff.workers.settings import Settings
 from handoff.workers.testkit import HandoffKit
-from handoff.workflows.handoff import LOCAL_ACTIVITIES, HandoffWorkflow
+from handoff.workflows.handoff import HandoffWorkflow
+from handoff.workflows.steps import LOCAL_ACTIVITIES
 from tests.runtime import payloads
 from tests.runtime.test_refusals import audited
 

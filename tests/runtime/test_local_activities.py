@@ -27,7 +27,7 @@ from handoff.schemas.runs import Stage
 from handoff.workers.decisions import DecisionRefused
 from handoff.workers.testkit import running_handoffs
 from handoff.workers.trigger import trigger
-from handoff.workflows.handoff import LOCAL_ACTIVITIES
+from handoff.workflows.steps import LOCAL_ACTIVITIES
 from tests.workflows.sample_contracts import GROUPS, ready_contract
 
 LOOKUP_SECONDS = 0.5
