@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ from sqlalchemy import Engine, event
 from temporalio.client import Client, WorkflowHistory
 from temporalio.worker import Replayer
 
-from handoff import Handoffs, Lookup, WriteOutcome
+from handoff import Handoffs, Lookup
 from handoff.schemas.activities import DELIVER, RUN_LOOKUPS, VERIFY_DECISION
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.runs import Stage
@@ -28,24 +28,12 @@ from handoff.workers.decisions import DecisionRefused
 from handoff.workers.testkit import running_handoffs
 from handoff.workers.trigger import trigger
 from handoff.workflows.steps import LOCAL_ACTIVITIES
+from tests.runtime.test_nested_lookups import Pos  # an in-memory POS: delivery is faked at the adapter boundary
 from tests.workflows.sample_contracts import GROUPS, ready_contract
 
 LOOKUP_SECONDS = 0.5
 VERIFY_SECONDS = 0.3
 TABLE_EXISTS = Lookup(check="pos.table_exists", field="booking.table", reason="The POS must know the table.")
-
-
-class Pos:
-    """An in-memory POS: this test is about how the look-ups run, so delivery is faked at the adapter boundary."""
-
-    def __init__(self) -> None:
-        self.records: dict[str, Mapping[str, Any]] = {}
-
-    def write(self, record_key: str, fields: Mapping[str, Any]) -> WriteOutcome:
-        if record_key in self.records:
-            return WriteOutcome.ALREADY_WRITTEN
-        self.records[record_key] = dict(fields)
-        return WriteOutcome.WRITTEN
 
 
 class SlowPos:
