@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,7 +113,7 @@ async def test_a_clean_run_asks_the_look_ups_locally_and_schedules_only_its_deli
     client: Client, app: Handoffs, tmp_path: Path
 ) -> None:
     async with running_handoffs(client, app, tmp_path) as kit:
-        accepted = await kit.send("booking.confirmed", booking("B-1"))
+        accepted = await kit.send("booking.confirmed", booking(f"B-{uuid.uuid4().hex[:8]}"))
         result = await kit.result(accepted.workflow_id)
         history = await kit.client.get_workflow_handle(accepted.workflow_id).fetch_history()
 
@@ -133,11 +134,13 @@ async def test_a_decision_arriving_while_the_look_ups_run_waits_its_turn_and_the
     """The decision comes with the run's first workflow task, so both local activities are asked in one activation:
     the decision is verified before the look-up runs or after it answered, never meanwhile, and a cold Replayer finds
     the same commands."""
-    queue = "local-turns"
-    async with running_handoffs(client, app, tmp_path, task_queue="local-turns-edge") as edge:
+    queue = f"local-turns-{uuid.uuid4().hex[:8]}"  # ids and queues of their own: the dev server is the session's
+    async with running_handoffs(client, app, tmp_path, task_queue=f"{queue}-edge") as edge:
         edge.operator("hana", ("hosts",))
         # No worker polls `queue` yet: the run's first workflow task waits, and the decision reaches it with it.
-        accepted = await trigger(edge.client, app.catalog, "booking.confirmed", booking("B-2"), task_queue=queue)
+        accepted = await trigger(
+            edge.client, app.catalog, "booking.confirmed", booking(f"B-{uuid.uuid4().hex[:8]}"), task_queue=queue
+        )
         deciding = asyncio.create_task(
             edge.decide(accepted.workflow_id, "C-none", DecisionKind.APPROVE, operator="hana", groups=("hosts",))
         )
