@@ -16,6 +16,7 @@ import subprocess
 import sys
 import traceback
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -273,10 +275,30 @@ class Running:
         return ledger_open_cases(self.ledger)
 
 
+NOT_READY_PAUSE = 0.5
+NOT_READY_ATTEMPTS = 240
+not_ready_refusals: Counter[str] = Counter()
+"""Updates the server refused because the run's workflow task was failing or being retried, per workflow type
+prefix: reported by the scripts that send many decisions at once (parked.py), since they say the machine was
+overloaded (workflow tasks outliving their timeout)."""
+
+
 async def decide(client: Client, workflow_id: str, case_id: str, key: bytes) -> None:
     """Approve a case through the `decide` update, attested as Handoff's edge does (bare and best ignore it;
-    Handoff verifies it and the operator's groups in the ledger); returns once the workflow has it in the ledger."""
-    await client.get_workflow_handle(workflow_id).execute_update("decide", attest(approval(case_id), key))
+    Handoff verifies it and the operator's groups in the ledger); returns once the workflow has it in the ledger.
+
+    An update the server refuses because the run's workflow task is being retried (`WorkflowNotReady`: nothing was
+    admitted, so sending it again is safe) is sent again every half second, as an operator would, and counted."""
+    for _ in range(NOT_READY_ATTEMPTS):
+        try:
+            await client.get_workflow_handle(workflow_id).execute_update("decide", attest(approval(case_id), key))
+            return
+        except RPCError as error:
+            if error.status is not RPCStatusCode.FAILED_PRECONDITION or "Workflow Task" not in error.message:
+                raise
+            not_ready_refusals[workflow_id.split("/", 1)[0]] += 1
+            await asyncio.sleep(NOT_READY_PAUSE)
+    raise TimeoutError(f"{workflow_id}: the run's workflow task kept failing; the decision was never admitted")
 
 
 def add_the_operator(ledger: Engine) -> None:

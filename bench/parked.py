@@ -41,6 +41,7 @@ from harness import (
     ledger_count,
     ledger_open_cases,
     main,
+    not_ready_refusals,
     reservation,
     selected,
     server_address,
@@ -129,11 +130,15 @@ async def measure(flavour: Flavour, client: Client, directory: Path, n: int, max
             "resuming", lambda: ledger_count(ledger, "runs WHERE stage = 'delivered'") >= n, worker, timeout
         )
         figures["resume_seconds"] = clock.seconds
+        figures["updates_refused_not_ready"] = sum(not_ready_refusals.values())
         figures["resumed_rss_mb"] = rss_mb(worker.pid)
         figures["resumed_peak_rss_mb"] = peak_rss_mb(worker.pid)
         print(
-            f"  {flavour.name}: restarted; {n:,} decided and delivered in {figures['resume_seconds']:.1f}s", flush=True
+            f"  {flavour.name}: restarted; {n:,} decided and delivered in {figures['resume_seconds']:.1f}s"
+            f" ({figures['updates_refused_not_ready']} updates refused while a workflow task was retried, sent again)",
+            flush=True,
         )
+        not_ready_refusals.clear()
     finally:
         ledger.dispose()
         await worker.stop()
