@@ -16,7 +16,13 @@ from temporalio.testing import WorkflowEnvironment
 from examples.restaurant import RestaurantApp, build_app
 from handoff.workers.testkit import HandoffKit, running_handoffs
 from tests import postgres
-from tests.ledgers import ledger, ledger_url, postgres_url  # noqa: F401  (fixtures for every test module)
+from tests.ledgers import (  # noqa: F401  (fixtures for every test module)
+    ledger,
+    ledger_url,
+    postgres_template,
+    postgres_url,
+    sqlite_template,
+)
 
 # pytest-xdist's workers set COLUMNS=80, and rich's consoles (the CLI's tables) fix their width from it when they are
 # created: CLI tests would see wrapped tables under `make test` only. Their runner sets COLUMNS per command.

@@ -20,7 +20,9 @@ from sqlalchemy import Engine, MetaData, inspect, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
+from typer.testing import CliRunner, Result
 
+import handoff.workers.cli.migrate  # noqa: F401  (registers `handoff migrate`)
 from handoff.activities.ledger.database import create_schema, make_engine
 from handoff.activities.ledger.migrate import MigrationError, alembic_config, current, head, upgrade
 from handoff.activities.ledger.operators import add_operator, list_operators, operator_for_token
@@ -31,6 +33,8 @@ from handoff.schemas.cases import DecisionRequest, ExceptionCase, RefusedDecisio
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.operators import Role
 from handoff.schemas.runs import Stage
+from handoff.workers.cli.app import app as cli_app
+from tests.workers.cli_runner import restored_logging
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 LEDGER_TABLES = {
@@ -334,26 +338,41 @@ def test_racing_processes_migrate_once(ledger_url: str, tmp_path: Path) -> None:
 HANDOFF = "import handoff.workers.cli.migrate; from handoff.workers.cli import main; main()"
 
 
-def handoff_migrate(ledger_url: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
+def migrate_env(ledger_url: str, home: Path) -> dict[str, str]:
+    return {
         "PATH": str(Path(sys.executable).parent),
         "LANG": "C.UTF-8",
         "HANDOFF_HOME": str(home),
         "HANDOFF_DATABASE_URL": ledger_url,
         "HANDOFF_LOG_FORMAT": "json",
     }
+
+
+def handoff_migrate(ledger_url: str, home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`handoff migrate` in a process of its own, through the console script's `main`."""
     return subprocess.run(
-        [sys.executable, "-c", HANDOFF, "migrate", *args], env=env, capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", HANDOFF, "migrate", *args],
+        env=migrate_env(ledger_url, home),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
+def handoff_migrate_here(ledger_url: str, home: Path, *args: str) -> Result:
+    """`handoff migrate` run in this process by Typer's runner: the same command, without a second of imports."""
+    with restored_logging():
+        return CliRunner().invoke(cli_app, ["migrate", *args], env=migrate_env(ledger_url, home))
+
+
 def test_handoff_migrate_upgrades_and_reports_the_revision(ledger_url: str, tmp_path: Path) -> None:
-    """`handoff migrate --revision 0001`, then `--current` says 0001 and that 0009 is newest, then `handoff migrate`."""
-    to_0001 = handoff_migrate(ledger_url, tmp_path, "--revision", "0001")
-    shown = handoff_migrate(ledger_url, tmp_path, "--current")
+    """`handoff migrate --revision 0001`, then `--current` says 0001 and that 0009 is newest, then `handoff migrate`
+    (the last as the console script, in a process of its own)."""
+    to_0001 = handoff_migrate_here(ledger_url, tmp_path, "--revision", "0001")
+    shown = handoff_migrate_here(ledger_url, tmp_path, "--current")
     to_head = handoff_migrate(ledger_url, tmp_path)
 
-    assert (0, 0, 0) == (to_0001.returncode, shown.returncode, to_head.returncode), to_0001.stderr + to_head.stderr
+    assert (0, 0, 0) == (to_0001.exit_code, shown.exit_code, to_head.returncode), to_0001.output + to_head.stderr
     assert "is at revision 0001." in to_0001.stdout
     assert "0001  (newest is 0009: run `handoff migrate`)" == shown.stdout.strip()
     assert "is at revision 0009." in to_head.stdout

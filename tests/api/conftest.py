@@ -24,15 +24,20 @@ from examples.restaurant import RestaurantApp
 from handoff.activities.ledger.operators import add_operator
 from handoff.schemas.operators import Role
 from handoff.workers.api import create_app
+from handoff.workers.settings import Settings
 from handoff.workers.testkit import HandoffKit, running_handoffs
+from tests.ledgers import copy_migrated_ledger
 
 API_SLA_SCALE = 1 / 30
 """reservation-to-pos's 30-minute SLA becomes one minute; lead-to-invoice's 8 hours, 16 minutes."""
 
 
 @pytest.fixture
-async def handoffs(client: Client, restaurant: RestaurantApp, tmp_path: Path) -> AsyncIterator[HandoffKit]:
+async def handoffs(
+    client: Client, restaurant: RestaurantApp, tmp_path: Path, sqlite_template: Path
+) -> AsyncIterator[HandoffKit]:
     """A worker for the restaurant app and a ledger for one test, with SLAs long enough to decide by hand."""
+    copy_migrated_ledger(Settings(home=tmp_path).ledger_url, sqlite_template)
     async with running_handoffs(client, restaurant, tmp_path, sla_scale=API_SLA_SCALE) as kit:
         yield kit
 
@@ -88,7 +93,9 @@ def bearer(token: str) -> dict[str, str]:
 @asynccontextmanager
 async def serving_url(app: Any) -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn on 127.0.0.1:<free port> for the block; yield its base URL."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on connections of a socket that says it is TCP,
+    # and without it every answer after a connection's first waits ~40 ms for a delayed ACK (Nagle).
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as listener:
         listener.bind(("127.0.0.1", 0))
         server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on"))
         task = asyncio.create_task(server.serve(sockets=[listener]))

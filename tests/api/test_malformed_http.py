@@ -114,7 +114,9 @@ async def test_handoff_api_answers_a_bad_content_length_in_json(
 async def _served_with_the_api_protocol(kit: HandoffKit) -> AsyncIterator[int]:
     """The API over `kit`, served by uvicorn as `handoff api` serves it (its protocol) on a free port: the port."""
     app = create_app(kit.settings, kit.app, client=kit.client, ledger=kit.ledger)
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+    # IPPROTO_TCP, not the default 0: asyncio sets TCP_NODELAY only on connections of a socket that says it is TCP,
+    # and without it every answer after a connection's first waits ~40 ms for a delayed ACK (Nagle).
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP) as listener:
         listener.bind(("127.0.0.1", 0))
         server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", http=HTTP_PROTOCOL))
         serving = asyncio.create_task(server.serve(sockets=[listener]))

@@ -28,6 +28,7 @@ from handoff.workers.settings import Settings
 from handoff.workers.testkit import HandoffKit, running_handoffs
 from tests.api.checks import open_case_in_ledger
 from tests.api.conftest import serving_url
+from tests.ledgers import copy_migrated_ledger
 from tests.runtime import payloads
 
 INBOX_SLA_SCALE = 1 / 6
@@ -49,8 +50,11 @@ PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
-async def handoffs(client: Client, restaurant: RestaurantApp, tmp_path: Path) -> AsyncIterator[HandoffKit]:
+async def handoffs(
+    client: Client, restaurant: RestaurantApp, tmp_path: Path, sqlite_template: Path
+) -> AsyncIterator[HandoffKit]:
     """A worker for the restaurant app and a ledger for one test, with SLAs of minutes."""
+    copy_migrated_ledger(Settings(home=tmp_path).ledger_url, sqlite_template)
     async with running_handoffs(client, restaurant, tmp_path, sla_scale=INBOX_SLA_SCALE) as kit:
         yield kit
 

@@ -1,9 +1,9 @@
 """Handoff as a user gets it: the wheel built from this tree, installed in a fresh venv outside the repo.
 
-Once per session: the wheel is built from a snapshot of the files it is made of (so the build writes nothing into
-the work tree), and a venv is created and given the wheel with its dependencies, pytest and pytest-asyncio, from
-PyPI (pip's cache makes that quick after the first time). Every command runs in a process group of its own with a
-clean environment, and the group is stopped when the command ends, so nothing a test starts outlives it.
+Once per session, in the background from the moment the session knows it needs it (venv_build.py builds it): the
+wheel is built from a snapshot of the files it is made of, and a venv is created and given the wheel with its
+dependencies, pytest and pytest-asyncio, from PyPI. Every command runs in a process group of its own with a clean
+environment, and the group is stopped when the command ends, so nothing a test starts outlives it.
 """
 
 from __future__ import annotations
@@ -14,17 +14,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-WHEEL_SOURCES = ("pyproject.toml", "README.md", "handoff", "schemas", "workflows", "activities", "workers")
-"""What the wheel is built from (pyproject's packages, package-dir and readme): nothing else is copied."""
-JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
-TEST_DEPENDENCIES = ("pytest>=8", "pytest-asyncio>=1.0")
 PIP_TIMEOUT = 300.0
 COMMAND_TIMEOUT = 180.0
 
@@ -131,65 +129,107 @@ class UserVenv:
         return run([self.bin / program, *args], cwd=cwd, env=self.env, timeout=timeout)
 
 
+BUILD_MARKERS = ("ready", "failed")
+"""What the build leaves in its folder when it ends: `ready`, or `failed` holding why."""
+_started_here: list[subprocess.Popen[bytes]] = []
+"""The build this process started, if any: it waits for it before the session ends."""
+
+
+def _packaging_dir(factory: pytest.TempPathFactory) -> Path:
+    """The folder of the user venv, shared by every xdist worker of this run (in the folder their own are in)."""
+    shared = factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # the directory every worker's own temporary directory is in
+    return shared / "packaging"
+
+
+def _start_build(base: Path) -> None:
+    """Start building the user venv in a process of its own, unless this run has started it already.
+
+    The first worker to take the lock starts it; the build (venv_build.py) leaves `ready` or `failed` in `base`.
+    """
+    with (base.parent / "packaging.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (base / "pid").exists():
+            return
+        shutil.rmtree(base, ignore_errors=True)
+        base.mkdir()
+        with (base / "build.log").open("wb") as log:
+            build = subprocess.Popen(
+                [sys.executable, "-m", "tests.packaging.venv_build", str(base)],
+                cwd=ROOT,
+                env=clean_env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        (base / "pid").write_text(str(build.pid))
+        _started_here.append(build)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the user venv's build as soon as the run knows that a test it runs needs it (after `-k` and the like).
+
+    The build is a minute of pip: started here, in the background, it is ready or nearly so when a packaging test
+    asks for it, instead of holding an xdist worker (two, when both packaging files wait on it) for that minute.
+    """
+    if config.option.collectonly:
+        return
+    if any("user_venv" in getattr(item, "fixturenames", ()) for item in items):
+        _start_build(_packaging_dir(config._tmp_path_factory))  # type: ignore[attr-defined]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Wait for the build this process started (another worker may be using it) before the root conftest checks
+    that no process outlives the session; stop it at once when the session was interrupted."""
+    for build in _started_here:
+        try:
+            build.wait(timeout=0 if exitstatus == pytest.ExitCode.INTERRUPTED else PIP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            _kill_group(build.pid)
+            build.wait()
+
+
 @pytest.fixture(scope="session")
 def user_venv(tmp_path_factory: pytest.TempPathFactory) -> UserVenv:
     """Handoff's wheel, built from this tree, installed with its dependencies and the test tools in a fresh venv.
 
-    Built once per test run, even on several xdist workers: the first worker to take the lock builds it in the run's
-    shared temporary directory, the others wait and use it (it is read-only to the tests).
+    Built once per test run, even on several xdist workers, in the background from the start of the run
+    (`pytest_collection_modifyitems`); a test waits here until it is ready (it is read-only to the tests).
     """
-    shared = tmp_path_factory.getbasetemp()
-    if os.environ.get("PYTEST_XDIST_WORKER"):
-        shared = shared.parent  # the directory every worker's own temporary directory is in
-    base = shared / "packaging"
-    with (shared / "packaging.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        ready = base / "ready"
-        if not ready.exists():
-            shutil.rmtree(base, ignore_errors=True)  # a build that failed half-way: start again
-            base.mkdir()
-            _build_user_venv(base)
-            ready.touch()
+    base = _packaging_dir(tmp_path_factory)
+    _start_build(base)  # a no-op when the hook has started it
+    pid = int((base / "pid").read_text())
+    deadline = time.monotonic() + PIP_TIMEOUT
+    while not _build_ended(base):
+        if not _running(pid) and not _build_ended(base):
+            pytest.fail(f"the user venv's build (pid {pid}) stopped without a result:\n{_log(base)}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"the user venv's build (pid {pid}) did not end in {PIP_TIMEOUT}s:\n{_log(base)}")
+        time.sleep(0.2)
+    if (base / "failed").exists():
+        pytest.fail(f"the user venv's build failed:\n{(base / 'failed').read_text()}\n--- its log\n{_log(base)}")
     (wheel,) = (base / "dist").glob("temporal_handoff-*.whl")
     return UserVenv(base / "venv", wheel)
 
 
-def _build_user_venv(base: Path) -> None:
-    source, dist, root = base / "source", base / "dist", base / "venv"
-    source.mkdir()
-    for name in WHEEL_SOURCES:
-        origin = ROOT / name
-        if origin.is_dir():
-            shutil.copytree(origin, source / name, symlinks=True, ignore=JUNK)
-        else:
-            shutil.copy2(origin, source / name)
-    env = clean_env()
-    # The venv and the wheel do not depend on each other: make them at the same time (two cores).
-    venv = start([sys.executable, "-m", "venv", root], cwd=base, env=env)
+def _build_ended(base: Path) -> bool:
+    return any((base / marker).exists() for marker in BUILD_MARKERS)
+
+
+def _running(pid: int) -> bool:
+    """Whether the process runs: a zombie (ended, not yet reaped by the worker that started it) does not."""
     try:
-        built = run(
-            [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", dist, source],
-            cwd=base,
-            env=env,
-            timeout=PIP_TIMEOUT,
-        )
-    finally:
-        created = finish(venv, timeout=PIP_TIMEOUT)
-    assert 0 == built.code, built.explain()
-    assert 0 == created.code, created.explain()
-    (wheel,) = dist.glob("temporal_handoff-*.whl")
-    user = UserVenv(root, wheel)
-    # --no-compile then compileall in parallel: quicker than pip's one-by-one compile, and PYTHONDONTWRITEBYTECODE
-    # (set on some machines) would otherwise make every `handoff` process compile its imports again.
-    installed = user.run(
-        "pip", "install", "--quiet", "--no-compile", wheel, *TEST_DEPENDENCIES, cwd=base, timeout=PIP_TIMEOUT
-    )
-    assert 0 == installed.code, installed.explain()
-    site_packages = user.run("python", "-c", "import sysconfig; print(sysconfig.get_path('purelib'))", cwd=base)
-    compiled = user.run(
-        "python", "-m", "compileall", "-q", "-j", "0", site_packages.stdout.strip(), cwd=base, timeout=PIP_TIMEOUT
-    )
-    assert 0 == compiled.code, compiled.explain()
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+def _log(base: Path) -> str:
+    return (base / "build.log").read_text(errors="replace")[-5000:]
 
 
 @pytest.fixture
