@@ -121,6 +121,12 @@ async def _temporal_error(_request: Request, error: RPCError) -> JSONResponse:
     if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
         detail = f"Temporal is unavailable ({error.message}); nothing was changed. Retry in a moment."
         return error_response(503, ErrorBody(detail=detail, kind="temporal-unavailable"), retry_later())
+    if _run_not_ready(error):
+        detail = (
+            "The run's workflow task failed and is being retried (the worker's log says why), and Temporal takes no "
+            "decision for it meanwhile; nothing was changed. Retry in a moment."
+        )
+        return error_response(503, ErrorBody(detail=detail, kind="run-not-ready"), retry_later())
     return error_response(502, ErrorBody(detail=f"Temporal refused the call: {error.message}", kind="temporal-error"))
 
 
@@ -144,6 +150,14 @@ def _kind_of(status_code: int) -> str:
         return HTTPStatus(status_code).phrase.lower().replace(" ", "-")
     except ValueError:
         return f"http-{status_code}"
+
+
+def _run_not_ready(error: RPCError) -> bool:
+    """Temporal refused an Update because the run's workflow task is failing (an overloaded worker whose tasks outlive
+    their timeout, or a bug): `WorkflowNotReadyFailure`. Nothing was admitted, so sending it again later is safe."""
+    if error.status is not RPCStatusCode.FAILED_PRECONDITION:
+        return False
+    return any(detail.type_url.endswith(".WorkflowNotReadyFailure") for detail in error.grpc_status.details)
 
 
 def retry_later() -> dict[str, str]:

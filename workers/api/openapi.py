@@ -35,8 +35,8 @@ BODY_TOO_LARGE = (
 )
 UNAVAILABLE = (
     "The ledger (which resolves the token) or Temporal does not answer (`kind` ledger-unavailable or "
-    "temporal-unavailable), or the API is not connected to them yet; nothing was started or changed. Retry after "
-    "`Retry-After` seconds."
+    "temporal-unavailable), the API is not connected to them yet, or a decision's run has a workflow task being "
+    "retried (run-not-ready); nothing was started or changed. Retry after `Retry-After` seconds."
 )
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
 """The keys of an OpenAPI path item that are operations (the others are `parameters`, `summary` and so on)."""
