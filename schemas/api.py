@@ -47,7 +47,7 @@ class CommentBody(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    text: CommentText = Field(description="1 to 2000 characters once trimmed, without NUL.")
+    text: CommentText = Field(description="1 to 2000 characters, not only spaces (kept trimmed), without NUL.")
 
 
 BulkDecisionKind = Literal[DecisionKind.APPROVE, DecisionKind.REJECT, DecisionKind.RETRY]

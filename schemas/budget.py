@@ -13,8 +13,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from handoff.schemas.case_history import trimmed_not_blank
 from handoff.schemas.contract import ExceptionBudget
 
 CHECK_BUDGET = "check_budget"
@@ -24,7 +25,7 @@ NOTIFY_BUDGET_HOLD = "notify_budget_hold"
 BUDGET_RELEASED = "budget-released"
 """Signal to a held run: ask the ledger again. It carries nothing, so a forged one changes nothing."""
 
-ReasonText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+ReasonText = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(trimmed_not_blank)]
 
 
 class HoldState(StrEnum):

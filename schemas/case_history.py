@@ -29,12 +29,24 @@ def _without_nul(text: str) -> str:
     return text
 
 
+def trimmed_not_blank(text: str) -> str:
+    """`text` without its surrounding spaces, which must leave something. Trimmed after the length is checked: the
+    API's document says at most so many characters as sent, so a longer text is refused even when it is mostly
+    spaces (trimming first accepted what the document says is too long)."""
+    trimmed = text.strip()
+    if not trimmed:
+        raise ValueError("String should have at least 1 character other than spaces")
+    return trimmed
+
+
 CommentText = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=COMMENT_MAX_CHARACTERS),
+    StringConstraints(min_length=1, max_length=COMMENT_MAX_CHARACTERS),
+    AfterValidator(trimmed_not_blank),
     AfterValidator(_without_nul),
 ]
-"""A comment's words: 1 to 2000 characters once trimmed, without NUL. The API's body and the ledger check the same."""
+"""A comment's words: 1 to 2000 characters as sent, not only spaces, kept trimmed, without NUL. The API's body and
+the ledger check the same."""
 
 
 class CaseEventKind(StrEnum):

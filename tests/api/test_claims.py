@@ -182,14 +182,15 @@ async def test_the_group_comments_and_bad_comments_are_refused(
     api: httpx.AsyncClient, tokens: dict[str, str], hugo: dict[str, str], booking: ExceptionCase
 ) -> None:
     """hugo comments on hana's case (201, the history line); a chef may not (403 not-owner); an empty, too long or
-    NUL comment is a 422 naming `text`; the history keeps only the good one, trimmed."""
+    NUL comment is a 422 naming `text` (too long as sent, even if trimming would shorten it: the document's maxLength);
+    the history keeps only the good one, trimmed."""
     await api.post(f"/cases/{booking.id}/claim", headers=bearer(tokens["hana"]))
 
     added = await api.post(f"/cases/{booking.id}/comments", json={"text": " guest asks for the terrace "}, headers=hugo)
     by_chef = await api.post(f"/cases/{booking.id}/comments", json={"text": "yum"}, headers=bearer(tokens["chef"]))
     bad = [
         await api.post(f"/cases/{booking.id}/comments", json={"text": text}, headers=hugo)
-        for text in ("  ", "x" * 2001, "a\x00b")
+        for text in ("  ", "x" * 2001, "a\x00b", "x" * 1999 + "   ")  # too long as sent, though not once trimmed
     ]
 
     note = CaseEvent.model_validate(added.json())
@@ -200,7 +201,7 @@ async def test_the_group_comments_and_bad_comments_are_refused(
         note.text,
     )
     assert (403, "not-owner") == error(by_chef)
-    assert [(422, ["text"])] * 3 == [(r.status_code, [e["field"] for e in r.json()["errors"]]) for r in bad]
+    assert [(422, ["text"])] * 4 == [(r.status_code, [e["field"] for e in r.json()["errors"]]) for r in bad]
     assert "NUL" in bad[2].json()["detail"]
     history = (await api.get(f"/cases/{booking.id}/history", headers=bearer(tokens["vera"]))).json()
     assert [("commented", "hugo", "guest asks for the terrace")] == [
