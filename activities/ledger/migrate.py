@@ -28,12 +28,9 @@ from alembic.script import ScriptDirectory
 from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect, text
 
-from handoff.activities.ledger.database import make_engine
+from handoff.activities.ledger.database import MIGRATIONS, make_engine, revision_of
 
 log = structlog.get_logger(__name__)
-
-MIGRATIONS = Path(__file__).parent / "migrations"
-"""Alembic's script location: env.py, the revision template and `versions/`."""
 
 UNVERSIONED_REVISION = "0002"
 """The revision of a ledger made by `create_all` before the ledger had migrations (it has no alembic_version)."""
@@ -126,8 +123,7 @@ def new_revision(message: str, url: str = "sqlite:///.handoff/revision.db") -> P
 
 
 def _current(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+    return revision_of(engine)
 
 
 def _lock(connection: Connection) -> None:

@@ -22,8 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 from typer.testing import CliRunner, Result
 
-import handoff.workers.cli.migrate  # noqa: F401  (registers `handoff migrate`)
-from handoff.activities.ledger.database import create_schema, make_engine
+from handoff.activities.ledger.database import create_schema, make_engine, newest_revision
 from handoff.activities.ledger.migrate import MigrationError, alembic_config, current, head, upgrade
 from handoff.activities.ledger.operators import add_operator, list_operators, operator_for_token
 from handoff.activities.ledger.sources import add_source, remember_signatures, rotate_secret, signing_source
@@ -33,8 +32,10 @@ from handoff.schemas.cases import DecisionRequest, ExceptionCase, RefusedDecisio
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.operators import Role
 from handoff.schemas.runs import Stage
-from handoff.workers.cli.app import app as cli_app
+from handoff.workers.cli import commands
 from tests.workers.cli_runner import restored_logging
+
+cli_app = commands("migrate")
 
 T0 = datetime(2026, 11, 2, 9, 30, tzinfo=UTC)
 LEDGER_TABLES = {
@@ -82,6 +83,31 @@ def differences(engine: Engine) -> list[Any]:
 def test_head_is_the_newest_revision() -> None:
     """0009 is the newest revision (update this test when you add one: and write its upgrade test)."""
     assert "0009" == head()
+
+
+def test_the_newest_revision_is_read_from_the_file_names_as_alembic_reads_it() -> None:
+    assert head() == newest_revision()
+
+
+OPEN_LEDGER = (
+    "import sys; from handoff.activities.ledger.database import create_schema, make_engine; "
+    "create_schema(make_engine(sys.argv[1])); print('alembic' in sys.modules)"
+)
+
+
+def test_a_ledger_at_head_is_opened_without_importing_alembic(ledger_url: str, tmp_path: Path) -> None:
+    """Every worker start opens the ledger: at head, that is one query, not Alembic's import and scripts; a new
+    ledger is migrated with Alembic (the probe sees it)."""
+    create_schema(make_engine(ledger_url))
+    new_ledger = f"sqlite:///{tmp_path / 'new.db'}"
+
+    imported = [
+        subprocess.run([sys.executable, "-c", OPEN_LEDGER, url], capture_output=True, text=True, timeout=60)
+        for url in (ledger_url, new_ledger)
+    ]
+
+    assert [(0, "False"), (0, "True")] == [(run.returncode, run.stdout.split()[-1]) for run in imported], imported
+    assert head() == current(new_ledger)
 
 
 def test_migrated_schema_equals_the_models(engine: Engine) -> None:
@@ -333,9 +359,8 @@ def test_racing_processes_migrate_once(ledger_url: str, tmp_path: Path) -> None:
         engine.dispose()
 
 
-# `handoff migrate` as the console script runs it; the module is imported first so the command is registered even
-# before workers/cli/__init__.py imports it.
-HANDOFF = "import handoff.workers.cli.migrate; from handoff.workers.cli import main; main()"
+# `handoff migrate` as the console script runs it.
+HANDOFF = "from handoff.workers.cli import main; main()"
 
 
 def migrate_env(ledger_url: str, home: Path) -> dict[str, str]:

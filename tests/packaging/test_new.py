@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import handoff.workers.cli  # noqa: F401  (registers every command, `new` included)
-from handoff.workers.cli.app import app
+from handoff.workers.cli import commands
 from handoff.workers.cli.new import scaffold
 from tests.packaging.conftest import UserVenv
+
+app = commands("new")
 
 
 def unboxed(output: str) -> str:

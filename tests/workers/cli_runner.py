@@ -16,10 +16,12 @@ import structlog
 from click.testing import Result
 from typer.testing import CliRunner
 
-from handoff.workers.cli.app import app
+from handoff.workers.cli import commands
 from handoff.workers.cli.login import TOKEN_VARIABLE
 from handoff.workers.logs import configure_logging
 from handoff.workers.testkit import HandoffKit
+
+app = commands()
 
 
 def cli_env(kit: HandoffKit, temporal_address: str) -> dict[str, str]:

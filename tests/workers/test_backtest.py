@@ -33,11 +33,13 @@ from handoff.activities.ledger.backtest import recorded_runs
 from handoff.activities.ledger.database import create_schema, make_engine
 from handoff.activities.ledger.tables import CaseRow, RunRow, ViolationRow
 from handoff.schemas.backtest import Backtest
-from handoff.workers.cli import backtest as backtest_cli  # registers `handoff backtest` on the app
-from handoff.workers.cli.app import app
+from handoff.workers.cli import backtest as backtest_cli
+from handoff.workers.cli import commands
 from handoff.workflows.validation import evaluate
 from tests.runtime import payloads
 from tests.workers.cli_runner import restored_logging
+
+app = commands("backtest")
 
 HANDOFF = "reservation-to-pos"
 V1 = reservation_to_pos.CONTRACT

@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 from examples.restaurant import app as restaurant
 from examples.restaurant import reservation_to_pos as reservation
 from handoff import ExceptionPolicy, HandoffContract, Handoffs, Max, Min, OperatorGroup
-from handoff.workers.cli.app import app
+from handoff.workers.cli import commands
+
+app = commands("check")
 
 REPO = Path(__file__).resolve().parents[2]
 RESTAURANT = "examples.restaurant:app"

@@ -16,7 +16,9 @@ from examples.restaurant.app import CONTRACTS, RestaurantApp
 from handoff import AppNotReady, Max
 from handoff.activities.ledger.database import create_schema, make_engine
 from handoff.activities.ledger.tables import RunRow
-from handoff.workers.cli.app import app
+from handoff.workers.cli import commands
+
+app = commands("lock")
 
 V1 = reservation_to_pos.CONTRACT  # the example's current version (whatever its number), then the next one
 EDITED = V1.model_copy(  # the same version, a different rule: the mistake the lock is for

@@ -9,14 +9,15 @@ from click.testing import Result
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-import handoff.workers.cli.operators  # noqa: F401  (registers `handoff operators`)
 from examples.restaurant import app as restaurant
 from handoff.activities.ledger.database import make_engine
 from handoff.activities.ledger.operators import operator_for_token, token_hash
 from handoff.activities.ledger.tables import OperatorRow
 from handoff.schemas.operators import Role
-from handoff.workers.cli.app import app
+from handoff.workers.cli import commands
 from tests.workers.cli_runner import restored_logging
+
+app = commands("operators")
 
 
 def operators(tmp_path: Path, *args: str) -> Result:

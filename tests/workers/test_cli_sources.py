@@ -8,11 +8,12 @@ from pathlib import Path
 from click.testing import Result
 from typer.testing import CliRunner
 
-import handoff.workers.cli.sources  # noqa: F401  (registers `handoff sources`)
 from handoff.activities.ledger.database import make_engine
 from handoff.activities.ledger.sources import signing_source
-from handoff.workers.cli.app import app
+from handoff.workers.cli import commands
 from tests.workers.cli_runner import restored_logging
+
+app = commands("sources")
 
 
 def sources(tmp_path: Path, *args: str) -> Result:

@@ -107,7 +107,7 @@ def test_json_on_stdout_stays_parseable_when_a_replay_fails(tmp_path: Path) -> N
     """In a real process, the SDK core's warning about the failed replay does not land in the JSON on stdout."""
     delivered = HISTORIES / "reservation-to-pos-delivered.json"
     (tmp_path / "reservation-to-pos-by-fax.json").write_text(tampered(delivered))
-    command = "from handoff.workers.cli import main, replay_check; main()"  # importing replay_check registers it
+    command = "from handoff.workers.cli import main; main()"  # as the console script runs it
     env = {**os.environ, **folder_env(tmp_path)}
 
     result = subprocess.run(

@@ -17,6 +17,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def handoff() -> None:
+    """A group of commands even when one is registered: `main` imports only the module of the command it runs, and
+    Typer runs an app of one command as that command, which would take its own name for an extra argument."""
+
+
 AppOption = Annotated[
     str | None,
     typer.Option(
