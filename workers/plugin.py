@@ -43,6 +43,7 @@ from handoff.activities.outbox import NoticeSender
 from handoff.activities.schedules import ScheduleActivities
 from handoff.activities.validation import ValidationActivities
 from handoff.schemas.contract import HandoffContract
+from handoff.workers.build_id import build_id
 from handoff.workers.client import with_data_converter
 from handoff.workers.codec import Keyring, handoff_data_converter
 from handoff.workers.decisions import decision_key
@@ -133,7 +134,7 @@ class HandoffPlugin(SimplePlugin):
 
     def configure_worker(self, config: WorkerConfig) -> WorkerConfig:
         """Refuse an app that is not ready or a missing decision key; convert and encrypt with the decision key's
-        payload key, whatever the client's converter; register the contracts."""
+        payload key, whatever the client's converter; register the contracts; name the build (`build_id.py`)."""
         self._app.raise_unless_ready()
         self._read_tracing()
         key = self._key()
@@ -145,8 +146,11 @@ class HandoffPlugin(SimplePlugin):
             config["client"] = with_data_converter(
                 client, handoff_data_converter(Keyring.of(key), client.data_converter)
             )
-        self._register_contracts(config.get("task_queue"))
-        return super().configure_worker(config)
+        contracts = self._register_contracts(config.get("task_queue"))
+        config = super().configure_worker(config)
+        if not any(config.get(own) for own in ("build_id", "deployment_config", "use_worker_versioning")):
+            config["build_id"] = build_id(config.get("workflows") or [], contracts)
+        return config
 
     def configure_replayer(self, config: ReplayerConfig) -> ReplayerConfig:
         """Decrypt with the payload key, taken only when a history holds an encrypted payload; encrypt nothing, since
