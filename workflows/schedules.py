@@ -13,7 +13,8 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 
-from handoff.schemas.schedules import FIRE_SCHEDULE, SCHEDULE_WORKFLOW, FireRequest, ScheduleFired, ScheduleFiring
+with workflow.unsafe.imports_passed_through():  # the models, built once per process, not once per firing
+    from handoff.schemas.schedules import FIRE_SCHEDULE, SCHEDULE_WORKFLOW, FireRequest, ScheduleFired, ScheduleFiring
 
 SCHEDULED_START = SearchAttributeKey.for_datetime("TemporalScheduledStartTime")
 """Set by Temporal on every workflow a schedule starts: the time the firing was due."""
