@@ -24,6 +24,8 @@ log = structlog.get_logger(__name__)
 MAX_ATTEMPTS = 10
 """As many as the notification activity's retry policy allows: then the notice is given up (the case is in the
 inbox; the SLA warning and the escalation notify again)."""
+LEASE_BATCH = 20
+"""Notices leased, sent and marked together."""
 LEASE = timedelta(seconds=60)
 """Longer than any notifier may take (each times out within 30 seconds): a lease that runs out means its sender died."""
 
@@ -58,7 +60,8 @@ class NoticeSender:
         """Send due notices until cancelled. A ledger that is down is logged and tried again at the next poll."""
         while True:
             try:
-                await self.send_due()
+                if await self._send_batch() == LEASE_BATCH:
+                    continue  # a full batch: more may be due already, so go on without waiting
             except Exception as error:  # the ledger is unreachable: the notices wait there, the worker goes on
                 log.warning("outbox.unavailable", error=f"{type(error).__name__}: {error}")
             with contextlib.suppress(TimeoutError):
@@ -67,9 +70,27 @@ class NoticeSender:
 
     async def send_due(self) -> int:
         """Send every notice due now; the number sent."""
-        leased = await asyncio.to_thread(lease_due, self._ledger, now=datetime.now(UTC), lease=LEASE)
+        sent = 0
+        while True:
+            leased, sent_now = await self._lease_and_send(LEASE_BATCH)
+            sent += sent_now
+            if leased < LEASE_BATCH:
+                return sent
+
+    async def _send_batch(self) -> int:
+        """Send one batch of due notices; the number leased."""
+        leased, _ = await self._lease_and_send(LEASE_BATCH)
+        return leased
+
+    async def _lease_and_send(self, limit: int) -> tuple[int, int]:
+        """Lease up to `limit` due notices, send them side by side, and mark those sent in one write: how many were
+        leased, and how many sent. A sender that dies before the mark leaves leases that run out; the notices are
+        taken again, and each notifier's own record keeps it from sending twice."""
+        leased = await asyncio.to_thread(lease_due, self._ledger, now=datetime.now(UTC), lease=LEASE, limit=limit)
         outcomes = await asyncio.gather(*(self._send_one(notice) for notice in leased))
-        return sum(outcomes)
+        sent = [notice for notice, ok in zip(leased, outcomes, strict=True) if ok]
+        await asyncio.to_thread(mark_sent, self._ledger, sent)
+        return len(leased), len(sent)
 
     async def _send_one(self, leased: LeasedNotice) -> bool:
         notice = leased.notice
@@ -91,6 +112,5 @@ class NoticeSender:
             else:
                 bound.warning("outbox.retry_later", error=str(error), due_at=due)
             return False
-        await asyncio.to_thread(mark_sent, self._ledger, leased)
         bound.info("outbox.sent")
         return True

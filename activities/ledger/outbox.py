@@ -12,6 +12,7 @@ out, and another sender takes the notice again. Each notifier still sends a noti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -60,7 +61,11 @@ def queue_notice(session: Session, notice: CaseNotice) -> None:
 
 
 def lease_due(engine: Engine, *, now: datetime, lease: timedelta, limit: int = 20) -> list[LeasedNotice]:
-    """Lease up to `limit` notices that are due and held by no live sender, oldest first."""
+    """Lease up to `limit` notices that are due and held by no live sender, oldest first.
+
+    One statement: an UPDATE that takes the oldest due notices and re-checks, row by row, that each is still free as
+    it takes it (on PostgreSQL, a row another sender took meanwhile no longer matches once its lock is released;
+    SQLite has one writer at a time). A lease is one write, not one per notice."""
     free = or_(col(OutboxNoticeRow.lease_until).is_(None), col(OutboxNoticeRow.lease_until) < now)
     waiting = (
         col(OutboxNoticeRow.sent_at).is_(None),
@@ -68,34 +73,30 @@ def lease_due(engine: Engine, *, now: datetime, lease: timedelta, limit: int = 2
         col(OutboxNoticeRow.due_at) <= now,
         free,
     )
-    leased: list[LeasedNotice] = []
+    oldest = select(OutboxNoticeRow.id).where(*waiting).order_by(col(OutboxNoticeRow.due_at)).limit(limit)
     with session_scope(engine) as session:
-        ids = session.exec(
-            select(OutboxNoticeRow.id).where(*waiting).order_by(col(OutboxNoticeRow.due_at)).limit(limit)
+        taken = session.execute(
+            update(OutboxNoticeRow)
+            .where(col(OutboxNoticeRow.id).in_(oldest), *waiting)
+            .values(lease_until=now + lease, attempts=col(OutboxNoticeRow.attempts) + 1)
+            .returning(OutboxNoticeRow.id, OutboxNoticeRow.notice, OutboxNoticeRow.attempts, OutboxNoticeRow.due_at)
         ).all()
-    for notice_id in ids:
-        with session_scope(engine) as session:
-            # Compare and set: only one sender's update finds the notice still free.
-            taken = session.execute(
-                update(OutboxNoticeRow)
-                .where(col(OutboxNoticeRow.id) == notice_id, *waiting)
-                .values(lease_until=now + lease, attempts=col(OutboxNoticeRow.attempts) + 1)
-            )
-            if taken.rowcount != 1:  # type: ignore[attr-defined]  # a CursorResult, for an UPDATE
-                continue
-            row = session.get(OutboxNoticeRow, notice_id)
-            assert row is not None and row.id is not None
-            leased.append(LeasedNotice(id=row.id, notice=CaseNotice.model_validate(row.notice), attempt=row.attempts))
-    return leased
+    return [
+        LeasedNotice(id=row.id, notice=CaseNotice.model_validate(row.notice), attempt=row.attempts)
+        for row in sorted(taken, key=lambda row: (row.due_at, row.id))
+    ]
 
 
-def mark_sent(engine: Engine, leased: LeasedNotice) -> None:
+def mark_sent(engine: Engine, sent: Sequence[LeasedNotice]) -> None:
+    """Mark notices sent, in one write."""
+    if not sent:
+        return
     with session_scope(engine) as session:
-        row = session.get(OutboxNoticeRow, leased.id)
-        if row is not None:
-            row.sent_at = datetime.now(UTC)
-            row.lease_until = None
-            row.error = None
+        session.execute(
+            update(OutboxNoticeRow)
+            .where(col(OutboxNoticeRow.id).in_([leased.id for leased in sent]))
+            .values(sent_at=datetime.now(UTC), lease_until=None, error=None)
+        )
 
 
 def retry_later(engine: Engine, leased: LeasedNotice, error: str, *, due_at: datetime | None) -> None:

@@ -3,16 +3,18 @@ with backoff when its notifier fails, given up after the last attempt, and taken
 
 from __future__ import annotations
 
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlmodel import Session, select
 
 from handoff.activities.ledger.database import session_scope
 from handoff.activities.ledger.outbox import lease_due, queue_notice
 from handoff.activities.ledger.tables import OutboxNoticeRow
-from handoff.activities.outbox import NoticeSender, backoff
+from handoff.activities.outbox import LEASE_BATCH, NoticeSender, backoff
 from handoff.schemas.activities import CaseNotice, NoticeEvent
 
 LEASE = timedelta(seconds=60)
@@ -136,3 +138,68 @@ async def test_a_notice_is_given_up_after_the_last_attempt(ledger: Engine) -> No
 @pytest.mark.parametrize(("attempt", "seconds"), [(1, 1), (2, 2), (4, 8), (7, 60), (10, 60)])
 def test_backoff_doubles_up_to_a_minute(attempt: int, seconds: int) -> None:
     assert timedelta(seconds=seconds) == backoff(attempt)
+
+
+def test_a_lease_takes_the_oldest_due_notices_up_to_its_limit(ledger: Engine) -> None:
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    notices = [_notice(f"C-{n}").model_copy(update={"at": start + timedelta(seconds=n)}) for n in range(25)]
+    _queue(ledger, *reversed(notices))
+    now = datetime.now(UTC)
+
+    first = lease_due(ledger, now=now, lease=LEASE, limit=20)
+    rest = lease_due(ledger, now=now, lease=LEASE, limit=20)
+
+    assert [f"C-{n}" for n in range(25)] == [leased.notice.case_id for leased in first + rest]
+    assert (20, 5) == (len(first), len(rest))
+
+
+def test_senders_leasing_at_the_same_time_share_the_notices(ledger: Engine) -> None:
+    """Four senders lease at once, over and over: every notice is leased exactly once (on PostgreSQL, a row another
+    sender took while this one waited for its lock no longer matches)."""
+    _queue(ledger, *(_notice(f"C-{n}") for n in range(60)))
+    now = datetime.now(UTC)
+
+    def lease_all() -> list[int]:
+        taken: list[int] = []
+        while leased := lease_due(ledger, now=now, lease=LEASE, limit=7):
+            taken += [notice.id for notice in leased]
+        return taken
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        taken = [notice_id for share in pool.map(lambda _: lease_all(), range(4)) for notice_id in share]
+
+    assert sorted(taken) == sorted(row.id for row in _rows(ledger))
+
+
+async def test_a_batch_is_leased_and_marked_sent_in_two_writes(ledger: Engine) -> None:
+    """The lease, the mark, and the lease that finds nothing more (it was 20 leases and 20 marks)."""
+    _queue(ledger, *(_notice(f"C-{n}") for n in range(LEASE_BATCH)))
+    writes: list[str] = []
+
+    def count_writes(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE")):
+            writes.append(statement)
+
+    event.listen(ledger, "before_cursor_execute", count_writes)
+    try:
+        sent = await NoticeSender(ledger, Receiver().send).send_due()
+    finally:
+        event.remove(ledger, "before_cursor_execute", count_writes)
+
+    assert (LEASE_BATCH, 3) == (sent, len(writes))
+
+
+async def test_a_backlog_beyond_one_batch_is_sent_without_waiting_for_the_next_poll(ledger: Engine) -> None:
+    """Until 2026-11-29 the sender sent one batch, then slept until woken or the poll: a backlog no new notice woke
+    it for (a worker restarted with notices queued) went out at 20 a poll."""
+    _queue(ledger, *(_notice(f"C-{n}") for n in range(2 * LEASE_BATCH + 5)))
+    receiver = Receiver()
+    sending = asyncio.create_task(NoticeSender(ledger, receiver.send, poll=60).run())
+    try:
+        async with asyncio.timeout(10):
+            while len(receiver.sent) < 2 * LEASE_BATCH + 5:
+                await asyncio.sleep(0.05)
+    finally:
+        sending.cancel()
+
+    assert all(row.sent_at is not None for row in _rows(ledger))
