@@ -26,7 +26,17 @@ from handoff.activities.ledger.database import make_engine
 from handoff.workers.decisions import decision_key
 from handoff.workers.settings import Settings
 
-from figures import Clock, peak_rss_mb, print_goals, print_table, rss_mb, verdict, write_results
+from figures import (
+    Clock,
+    cpu_seconds,
+    peak_rss_mb,
+    print_goals,
+    print_table,
+    rss_mb,
+    server_pid,
+    verdict,
+    write_results,
+)
 from goals import parked_goals
 from harness import (
     Flavour,
@@ -61,6 +71,9 @@ ROWS = {
     "stop_seconds": "graceful stop, s",
     "restart_seconds": "new worker polling after, s",
     "resume_seconds": "first decision -> all delivered, s",
+    "resume_worker_cpu_ms": "  worker CPU per resumed run, ms",
+    "resume_server_cpu_ms": "  dev-server CPU per resumed run, ms",
+    "resume_bench_cpu_ms": "  bench (client) CPU per resumed run, ms",
     "resumed_rss_mb": "resident after resuming, MB",
     "resumed_peak_rss_mb": "  peak while resuming, MB",
 }
@@ -122,6 +135,8 @@ async def measure(flavour: Flavour, client: Client, directory: Path, n: int, max
         worker = WorkerProcess(flavour.command, env, log)
         figures["restart_seconds"] = await worker.start(client, settings.task_queue)
         cases = await asyncio.to_thread(ledger_open_cases, ledger)
+        server = server_pid()
+        used = CpuUse(worker.pid, server)
         clock = Clock()
         key = decision_key(settings)
         deciding = client_for(flavour, client, settings)
@@ -130,6 +145,9 @@ async def measure(flavour: Flavour, client: Client, directory: Path, n: int, max
             "resuming", lambda: ledger_count(ledger, "runs WHERE stage = 'delivered'") >= n, worker, timeout
         )
         figures["resume_seconds"] = clock.seconds
+        figures["resume_worker_cpu_ms"], figures["resume_server_cpu_ms"], figures["resume_bench_cpu_ms"] = (
+            seconds * 1000 / n for seconds in used.since()
+        )
         figures["updates_refused_not_ready"] = sum(not_ready_refusals.values())
         figures["resumed_rss_mb"] = rss_mb(worker.pid)
         figures["resumed_peak_rss_mb"] = peak_rss_mb(worker.pid)
@@ -143,6 +161,24 @@ async def measure(flavour: Flavour, client: Client, directory: Path, n: int, max
         ledger.dispose()
         await worker.stop()
     return figures
+
+
+class CpuUse:
+    """CPU time the worker, the dev server and this process (the client) use from now on: where a resume's time goes
+    when the machine's cores are the limit."""
+
+    def __init__(self, worker: int, server: int | None) -> None:
+        self._pids = (worker, server)
+        self._start = self._now()
+
+    def _now(self) -> tuple[float, float, float]:
+        worker, server = self._pids
+        return cpu_seconds(worker), cpu_seconds(server) if server is not None else 0.0, cpu_seconds()
+
+    def since(self) -> tuple[float, float, float]:
+        """Seconds of CPU each used since this was made: worker, server, this process."""
+        worker, server, bench = self._now()
+        return worker - self._start[0], server - self._start[1], bench - self._start[2]
 
 
 def projected_mb(figures: dict[str, dict[str, Any]], name: str, n: int, max_cached: int) -> float:
