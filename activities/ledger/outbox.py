@@ -79,7 +79,12 @@ def lease_due(engine: Engine, *, now: datetime, lease: timedelta, limit: int = 2
             update(OutboxNoticeRow)
             .where(col(OutboxNoticeRow.id).in_(oldest), *waiting)
             .values(lease_until=now + lease, attempts=col(OutboxNoticeRow.attempts) + 1)
-            .returning(OutboxNoticeRow.id, OutboxNoticeRow.notice, OutboxNoticeRow.attempts, OutboxNoticeRow.due_at)
+            .returning(
+                col(OutboxNoticeRow.id),
+                col(OutboxNoticeRow.notice),
+                col(OutboxNoticeRow.attempts),
+                col(OutboxNoticeRow.due_at),
+            )
         ).all()
     return [
         LeasedNotice(id=row.id, notice=CaseNotice.model_validate(row.notice), attempt=row.attempts)
