@@ -60,8 +60,7 @@ class NoticeSender:
         """Send due notices until cancelled. A ledger that is down is logged and tried again at the next poll."""
         while True:
             try:
-                if await self._send_batch() == LEASE_BATCH:
-                    continue  # a full batch: more may be due already, so go on without waiting
+                await self.send_due()
             except Exception as error:  # the ledger is unreachable: the notices wait there, the worker goes on
                 log.warning("outbox.unavailable", error=f"{type(error).__name__}: {error}")
             with contextlib.suppress(TimeoutError):
@@ -69,24 +68,19 @@ class NoticeSender:
             self._wake.clear()
 
     async def send_due(self) -> int:
-        """Send every notice due now; the number sent."""
+        """Send every notice due now, a batch after another while batches come back full; the number sent."""
         sent = 0
         while True:
-            leased, sent_now = await self._lease_and_send(LEASE_BATCH)
+            leased, sent_now = await self._lease_and_send()
             sent += sent_now
             if leased < LEASE_BATCH:
                 return sent
 
-    async def _send_batch(self) -> int:
-        """Send one batch of due notices; the number leased."""
-        leased, _ = await self._lease_and_send(LEASE_BATCH)
-        return leased
-
-    async def _lease_and_send(self, limit: int) -> tuple[int, int]:
-        """Lease up to `limit` due notices, send them side by side, and mark those sent in one write: how many were
+    async def _lease_and_send(self) -> tuple[int, int]:
+        """Lease a batch of due notices, send them side by side, and mark those sent in one write: how many were
         leased, and how many sent. A sender that dies before the mark leaves leases that run out; the notices are
         taken again, and each notifier's own record keeps it from sending twice."""
-        leased = await asyncio.to_thread(lease_due, self._ledger, now=datetime.now(UTC), lease=LEASE, limit=limit)
+        leased = await asyncio.to_thread(lease_due, self._ledger, now=datetime.now(UTC), lease=LEASE, limit=LEASE_BATCH)
         outcomes = await asyncio.gather(*(self._send_one(notice) for notice in leased))
         sent = [notice for notice, ok in zip(leased, outcomes, strict=True) if ok]
         await asyncio.to_thread(mark_sent, self._ledger, sent)

@@ -42,8 +42,8 @@ def create_schema(engine: Engine) -> None:
     """Bring the ledger's tables up to the newest revision: a no-op when they are there, safe from two processes.
 
     The worker, the API and the tests call this on start; `handoff migrate` does the same as a separate step. A
-    ledger at the newest revision, every start but the first, is told by one query, without importing Alembic
-    (a tenth of a second of a worker's start).
+    ledger at the newest revision, every start but the first, is told by one query, without importing Alembic and
+    reading its scripts (0.2 s of a worker's start here).
     """
     if revision_of(engine) == newest_revision():
         return

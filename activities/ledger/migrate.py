@@ -71,7 +71,7 @@ def upgrade(engine_or_url: Engine | str, revision: str = "head") -> str | None:
     """
     engine, owned = _engine(engine_or_url)
     try:
-        if revision == "head" and _current(engine) == (newest := head()):
+        if revision == "head" and revision_of(engine) == (newest := head()):
             return newest  # the common case (every start of a worker or the API): no lock, no write
         with engine.connect() as connection:
             _lock(connection)
@@ -97,7 +97,7 @@ def current(engine_or_url: Engine | str) -> str | None:
     """The revision the ledger is at, or None for a database that was never migrated."""
     engine, owned = _engine(engine_or_url)
     try:
-        return _current(engine)
+        return revision_of(engine)
     finally:
         if owned:
             engine.dispose()
@@ -120,10 +120,6 @@ def new_revision(message: str, url: str = "sqlite:///.handoff/revision.db") -> P
         subprocess.run([ruff, "check", "--fix", "--quiet", str(path)], check=False)
         subprocess.run([ruff, "format", "--quiet", str(path)], check=False)
     return path
-
-
-def _current(engine: Engine) -> str | None:
-    return revision_of(engine)
 
 
 def _lock(connection: Connection) -> None:
