@@ -10,7 +10,9 @@ never polls), takes the decision key (so a worker without one never polls either
 workflow, and converts with that key whatever converter its client has: what a Handoff worker writes to Temporal's
 history is always encrypted, even when the client it was given has no codec (such a client can still start runs; reading
 their results needs the key, e.g. `Client.connect(..., plugins=[app.plugin()])`). A Replayer built with it decrypts with
-the key but encrypts nothing, so replaying histories written before the codec needs no key at all.
+the key but encrypts nothing, so replaying histories written before the codec needs no key at all. Workers and
+replayers keep their workflow runner (temporalio's sandbox by default), wrapped so that each run asks it once per
+command which serialization context applies, not once per payload pass (`handoff.workers.sandbox`).
 
 When tracing is on (`HANDOFF_OTLP_ENDPOINT`, `handoff.workers.tracing`), the plugin adds the process's one tracing
 interceptor to the clients and workers it configures (a worker whose client has it already uses the client's), so a
@@ -49,6 +51,7 @@ from handoff.workers.codec import Keyring, handoff_data_converter
 from handoff.workers.decisions import decision_key
 from handoff.workers.interceptors import LoggingContextInterceptor
 from handoff.workers.links import case_link, public_url
+from handoff.workers.sandbox import caching_contexts
 from handoff.workers.schedules import drift_opener, starter
 from handoff.workers.settings import load_settings
 from handoff.workers.tracing import Tracing, tracing_for
@@ -105,6 +108,7 @@ class HandoffPlugin(SimplePlugin):
             data_converter=self._data_converter,
             interceptors=[LoggingContextInterceptor()],
             workflows=[HandoffWorkflow, ScheduleWorkflow, DriftCheckWorkflow],
+            workflow_runner=caching_contexts,
             activities=[
                 recorder.record_stage_change,
                 recorder.record_escalation,
