@@ -12,23 +12,38 @@ answer is remembered after the first time the sandbox gives it, per run.
 Only answers that name a command's own target are remembered. A command the instance no longer knows (none pending
 under that number) gets the run's context, which is asked again the next time: the sandbox stays the judge of
 anything this module has not seen it say. Restrictions, passthrough modules and the runs' isolation are the runner's
-own, untouched.
+own, untouched. temporalio's sandbox is wrapped as a subclass of itself (`ContextCachingSandbox`), so that what
+temporalio and its plugins do to a sandbox (debug mode's and OpenTelemetry's passthrough modules, by
+`dataclasses.replace`) still finds one, and keeps the caching; any other runner is wrapped as it is.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from temporalio.converter import SerializationContext, StorageDriverStoreContext
 from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.workflow import Info
 
 _Answer = TypeVar("_Answer")
 
+REMEMBERED = 1024
+"""Answers kept per run at most (a run with more commands starts again from none: the sandbox is asked again)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ContextCachingSandbox(SandboxedWorkflowRunner):
+    """temporalio's sandbox, every instance it creates remembering its serialization and store contexts."""
+
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        return ContextCachingInstance(super().create_instance(det))
+
 
 class ContextCachingRunner(WorkflowRunner):
-    """`runner`, with every instance it creates remembering its serialization and store contexts."""
+    """Any other `runner`, every instance it creates remembering its serialization and store contexts."""
 
     def __init__(self, runner: WorkflowRunner) -> None:
         self.runner = runner
@@ -44,14 +59,18 @@ class ContextCachingRunner(WorkflowRunner):
 
 
 def caching_contexts(runner: WorkflowRunner | None) -> WorkflowRunner:
-    """The plugin's `workflow_runner`: the worker's or replayer's runner, wrapped once (a plugin applied twice, or a
-    runner already wrapped by the user, is not wrapped again). A worker always has a runner; None only if a caller
-    removed it, and then temporalio's default sandbox is what the worker would have run."""
+    """The plugin's `workflow_runner`: the worker's or replayer's runner, remembering contexts; wrapped once (a plugin
+    applied twice, or a runner the user wrapped already, is kept). temporalio's sandbox becomes the same sandbox (same
+    restrictions, same inner runner) as a `ContextCachingSandbox`. A worker always has a runner; None only if a
+    caller removed it, and then temporalio's default sandbox is what the worker would have run."""
     if runner is None:
-        from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
-
-        runner = SandboxedWorkflowRunner()
-    return runner if isinstance(runner, ContextCachingRunner) else ContextCachingRunner(runner)
+        return ContextCachingSandbox()
+    if isinstance(runner, ContextCachingSandbox | ContextCachingRunner):
+        return runner
+    if type(runner) is SandboxedWorkflowRunner:
+        given = {field.name: getattr(runner, field.name) for field in dataclasses.fields(runner) if field.init}
+        return ContextCachingSandbox(**given)
+    return ContextCachingRunner(runner)
 
 
 class ContextCachingInstance(WorkflowInstance):
@@ -89,5 +108,9 @@ def _remembered(answers: dict[Any, _Answer], command_info: Any, ask: Callable[[A
         return answers[None]
     answer = ask(command_info)
     if answer != answers[None]:
+        if len(answers) >= REMEMBERED:
+            run_own = answers[None]
+            answers.clear()
+            answers[None] = run_own
         answers[command_info] = answer
     return answer
