@@ -3,10 +3,11 @@
 PostgreSQL is the session's server (tests/postgres.py: embedded, or HANDOFF_TEST_POSTGRES_URL). Each test gets a
 database of its own, created on that server and dropped afterwards, so tests never see each other's rows.
 
-A test that takes `ledger` (a ledger at the newest revision) gets a copy of one this session migrated once: a copy
-of the file on SQLite, a database made from a template on PostgreSQL. The copy has exactly the tables the
-migrations make (they made them), without running every migration again for each of several hundred tests; the
-migrations themselves are tested on empty databases (`ledger_url`, tests/activities/test_migrations.py).
+A test that takes `ledger` (a ledger at the newest revision) gets a copy of one this session made once: a copy of
+the file on SQLite, a database made from a template on PostgreSQL. The template is made as every new ledger is
+(`create_schema`: from the models, stamped at the newest revision), without doing so again for each of several
+hundred tests. The migrations themselves are tested on empty databases (`ledger_url`,
+tests/activities/test_migrations.py), which also keeps the two ways to the newest schema equal.
 """
 
 from __future__ import annotations

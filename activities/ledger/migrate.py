@@ -3,13 +3,18 @@
 The revisions live in `activities/ledger/migrations/` and ship in the package; Alembic is configured here, so no
 alembic.ini is needed. One upgrade at a time: on PostgreSQL an advisory lock serialises migrators, on SQLite the
 upgrade runs inside one `BEGIN IMMEDIATE` transaction (SQLite's DDL is transactional, so a failed upgrade leaves
-nothing half done). A second process that waited for the lock finds the ledger at head and changes nothing.
+nothing half done). A second process that waited for the lock finds the ledger at head and changes nothing. (A new
+database is made from the models instead, by `database.create_schema`, under the same lock; `upgrade` itself, and so
+`handoff migrate`, always runs the revisions.)
 
 To write a new revision, change `tables.py`, then
 
     .venv/bin/python -c "from handoff.activities.ledger.migrate import new_revision; new_revision('what changed')"
 
-and hand-check the file it writes on SQLite and PostgreSQL (tests/activities/test_migrations.py runs both).
+and hand-check the file it writes on SQLite and PostgreSQL (tests/activities/test_migrations.py runs both). Until
+the revision exists, a new ledger made from the changed models is stamped at the revision before it, with the new
+columns already there: delete such a scratch ledger once the revision is written (committed code cannot do this:
+a test keeps the models equal to the revisions).
 """
 
 from __future__ import annotations
@@ -17,7 +22,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import structlog
@@ -26,9 +30,9 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy import Connection, Engine, inspect
 
-from handoff.activities.ledger.database import MIGRATIONS, make_engine, revision_of
+from handoff.activities.ledger.database import MIGRATIONS, lock_the_schema, make_engine, revision_of
 
 log = structlog.get_logger(__name__)
 
@@ -38,9 +42,6 @@ UNVERSIONED_TABLES = frozenset(
     {"runs", "cases", "violations", "decisions", "escalations", "refused_decisions", "deliveries", "operators"}
 )
 """The tables such a ledger has."""
-
-_LOCK_KEY = zlib.crc32(b"handoff.ledger.migrate")
-"""PostgreSQL advisory lock id (per database) held while migrating."""
 
 
 class MigrationError(Exception):
@@ -74,7 +75,7 @@ def upgrade(engine_or_url: Engine | str, revision: str = "head") -> str | None:
         if revision == "head" and revision_of(engine) == (newest := head()):
             return newest  # the common case (every start of a worker or the API): no lock, no write
         with engine.connect() as connection:
-            _lock(connection)
+            lock_the_schema(connection)
             before = MigrationContext.configure(connection).get_current_revision()
             if before is None:
                 _adopt_unversioned(connection)
@@ -120,17 +121,6 @@ def new_revision(message: str, url: str = "sqlite:///.handoff/revision.db") -> P
         subprocess.run([ruff, "check", "--fix", "--quiet", str(path)], check=False)
         subprocess.run([ruff, "format", "--quiet", str(path)], check=False)
     return path
-
-
-def _lock(connection: Connection) -> None:
-    """Take the migration lock for the rest of `connection`'s transaction."""
-    dialect = connection.dialect.name
-    if dialect == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    elif dialect == "sqlite":
-        # The driver leaves DDL outside transactions unless one is open: open it, and take the write lock now, so
-        # a second migrator waits here (busy_timeout) instead of failing half way.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _check_known(connection: Connection, revision: str) -> None:

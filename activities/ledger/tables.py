@@ -274,3 +274,27 @@ class OutboxNoticeRow(SQLModel, table=True):
     sent_at: datetime | None = _utc_column(nullable=True)
     gave_up_at: datetime | None = _utc_column(nullable=True)
     error: str | None = None
+
+
+LEDGER_TABLES = tuple(
+    row.__table__  # type: ignore[union-attr]  # SQLModel adds it to table classes
+    for row in (
+        RunRow,
+        CaseRow,
+        ViolationRow,
+        DecisionRow,
+        EscalationRow,
+        RefusedDecisionRow,
+        DeliveryRow,
+        OperatorRow,
+        SourceRow,
+        SourceSecretRow,
+        SeenSignatureRow,
+        CaseEventRow,
+        NoticeRow,
+        HoldRow,
+        OutboxNoticeRow,
+    )
+)
+"""Every table of the ledger: what a new ledger is made of (`database.create_schema`). `SQLModel.metadata` may also
+hold tables of the user's own; these are the ledger's. A test keeps the list equal to what the revisions build."""

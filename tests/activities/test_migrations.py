@@ -26,6 +26,7 @@ from handoff.activities.ledger.database import create_schema, make_engine, newes
 from handoff.activities.ledger.migrate import MigrationError, alembic_config, current, head, upgrade
 from handoff.activities.ledger.operators import add_operator, list_operators, operator_for_token
 from handoff.activities.ledger.sources import add_source, remember_signatures, rotate_secret, signing_source
+from handoff.activities.ledger.tables import LEDGER_TABLES as MODEL_TABLES
 from handoff.activities.ledger.writes import record_refusal, record_stage_change
 from handoff.schemas.activities import RefusalRecord, RunStamp, StageChange
 from handoff.schemas.cases import DecisionRequest, ExceptionCase, RefusedDecision, Violation
@@ -96,24 +97,104 @@ OPEN_LEDGERS = (
 )
 
 
-def test_a_ledger_at_head_is_opened_without_importing_alembic(ledger_url: str, tmp_path: Path) -> None:
-    """Every worker start opens the ledger: at head, that is one query, not Alembic's import and scripts; a new
-    ledger is migrated with Alembic (the same probe then sees it: one process, a few seconds of imports, per ledger)."""
+def test_only_a_ledger_at_an_older_revision_imports_alembic(ledger_url: str, tmp_path: Path) -> None:
+    """Every worker start opens the ledger: at head, that is one query; a new ledger is made from the models; neither
+    imports Alembic and reads its scripts. A ledger at an older revision is upgraded by Alembic (the probe sees it:
+    one process, a few seconds of imports, for the three)."""
     create_schema(make_engine(ledger_url))
-    new_ledger = f"sqlite:///{tmp_path / 'new.db'}"
+    new_ledger, older_ledger = f"sqlite:///{tmp_path / 'new.db'}", f"sqlite:///{tmp_path / 'older.db'}"
+    upgrade(older_ledger, "0008")
 
     opened = subprocess.run(
-        [sys.executable, "-c", OPEN_LEDGERS, ledger_url, new_ledger], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", OPEN_LEDGERS, ledger_url, new_ledger, older_ledger],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
     said = [line.split()[-1] for line in opened.stdout.splitlines() if line.startswith("alembic imported:")]
-    assert (0, ["False", "True"]) == (opened.returncode, said), opened  # the migration logs between the two
-    assert head() == current(new_ledger)
+    assert (0, ["False", "False", "True"]) == (opened.returncode, said), opened  # the migration logs between
+    assert [head()] * 2 == [current(new_ledger), current(older_ledger)]
+
+
+def test_a_new_ledger_is_made_from_the_models_as_the_revisions_make_it(engine: Engine) -> None:
+    """A new database is made from the models and stamped (`create_schema`); the same database made by running every
+    revision has the same tables, columns, keys, indexes and constraints, and the same revision."""
+    create_schema(engine)
+    from_the_models = schema_of(engine)
+    with engine.begin() as connection:
+        SQLModel.metadata.drop_all(connection, tables=list(MODEL_TABLES))
+        connection.exec_driver_sql("DROP TABLE alembic_version")
+    assert [] == inspect(engine).get_table_names()
+
+    upgrade(engine)
+
+    assert from_the_models == schema_of(engine)
+    assert {table.name for table in MODEL_TABLES} == LEDGER_TABLES
+
+
+def test_a_database_with_tables_of_its_own_gets_a_new_ledger_beside_them(engine: Engine) -> None:
+    """Tables that are not the ledger's (the user's own, in the same database) are left alone, and do not make the
+    database look like an old ledger."""
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE their_own (id INTEGER PRIMARY KEY)")
+        connection.exec_driver_sql("INSERT INTO their_own (id) VALUES (7)")
+    create_schema(engine)
+    assert head() == current(engine)
+    # The ledger is the models' exactly; the one table the models do not have is theirs, with its row.
+    assert [("remove_table", "their_own")] == [
+        (change[0], change[1].name) if isinstance(change, tuple) else change for change in differences(engine)
+    ]
+    with engine.connect() as connection:
+        assert [(7,)] == connection.exec_driver_sql("SELECT id FROM their_own").all()
+
+
+def schema_of(engine: Engine) -> dict[str, Any]:
+    """What the database says of each table, names of keys and constraints included (column order aside: a revision
+    adds a column at the end), its views, sequences and enum types, the rows in each table, and the revision."""
+    reflected = inspect(engine)
+    dialect = engine.dialect
+
+    def named(constraints: list[Any]) -> list[Any]:
+        return sorted(
+            (c.get("name"), c.get("constrained_columns") or c.get("column_names"), c.get("referred_table"))
+            for c in constraints
+        )
+
+    tables: dict[str, Any] = {
+        table: {
+            "columns": sorted(
+                (c["name"], c["type"].compile(dialect=dialect), c["nullable"], str(c.get("default")))
+                for c in reflected.get_columns(table)
+            ),
+            "primary key": reflected.get_pk_constraint(table),
+            "foreign keys": named(reflected.get_foreign_keys(table)),
+            "indexes": sorted(
+                (i["name"], i["column_names"], i["unique"], str(i.get("dialect_options")), str(i.get("expressions")))
+                for i in reflected.get_indexes(table)
+            ),
+            "unique": named(reflected.get_unique_constraints(table)),
+            "checks": sorted((c.get("name"), c["sqltext"]) for c in reflected.get_check_constraints(table)),
+        }
+        for table in reflected.get_table_names()
+    }
+    with engine.connect() as connection:
+        rows = {table: connection.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar() for table in tables}
+    postgres = dialect.name == "postgresql"
+    return {
+        "tables": tables,
+        "views": sorted(reflected.get_view_names()),
+        "sequences": sorted(reflected.get_sequence_names()) if postgres else [],
+        "enums": reflected.get_enums() if postgres else [],  # type: ignore[attr-defined]
+        "rows": rows,
+        "revision": current(engine),
+    }
 
 
 def test_migrated_schema_equals_the_models(engine: Engine) -> None:
-    """A ledger upgraded to head has exactly the models' tables, columns, types, defaults, indexes and keys."""
-    create_schema(engine)
+    """A ledger upgraded to head through every revision has exactly the models' tables, columns, types, defaults,
+    indexes and keys."""
+    upgrade(engine)
     assert [] == differences(engine)
     assert (LEDGER_TABLES | {"alembic_version"}) == set(inspect(engine).get_table_names())
     assert head() == current(engine)
@@ -325,8 +406,12 @@ engine.dispose()
 """
 
 
-def test_racing_processes_migrate_once(ledger_url: str, tmp_path: Path) -> None:
-    """Two processes that start the same fresh ledger at the same moment both succeed; it ends at head, once."""
+@pytest.mark.parametrize("at", [None, "0008"], ids=["new", "at-0008"])
+def test_racing_processes_migrate_once(ledger_url: str, tmp_path: Path, at: str | None) -> None:
+    """Two processes that start the same ledger at the same moment both succeed; it ends at head, once: a new one
+    made from the models by one of them, one at an older revision upgraded by Alembic by one of them."""
+    if at is not None:
+        upgrade(ledger_url, at)
     go = tmp_path / "go"
     ready = [tmp_path / f"ready-{n}" for n in range(2)]
     processes = [
@@ -350,6 +435,11 @@ def test_racing_processes_migrate_once(ledger_url: str, tmp_path: Path) -> None:
                 process.kill()
                 process.wait()
     assert [0, 0] == [process.returncode for process in processes], "\n".join(outputs)
+    said = "\n".join(outputs)
+    assert (1 if at is None else 0, 0 if at is None else 1) == (
+        said.count("ledger.created"),
+        said.count("ledger.migrated"),
+    ), said
     engine = make_engine(ledger_url)
     try:
         assert (head(), []) == (current(engine), differences(engine))
