@@ -114,6 +114,9 @@ def latency_goals(data: dict[str, Any] | None) -> list[Goal]:
     else:
         h = _p(figures["handoff"], "round_trip_ms", 50)
         others = ", ".join(f"{n} {_p(figures[n], 'round_trip_ms', 50):.1f}" for n in ("bare", "best") if n in figures)
+        floor = data.get("floor") if data else None
+        if floor:  # bench/floor.py: what an update costs on this server whatever the workflow
+            others += f"; an update doing nothing {_p(floor, 'nothing', 50):.1f}"
         goals.append(Goal(figure, f"{h:.1f} ms ({others})", goal, h <= ROUND_TRIP_CACHED_MS))
     figure, goal = "decision round trip p50, run evicted from the cache", f"<= {ROUND_TRIP_EVICTED_MS:g} ms"
     evicted = data.get("evicted") if data else None

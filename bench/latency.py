@@ -32,6 +32,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from figures import Clock, percentile, print_goals, print_table, verdict, write_results
+from floor import measure_floor
 from goals import latency_goals
 from harness import Running, arguments, bench_server, bounded, ledger_count, main, reservation, running, selected
 
@@ -137,6 +138,9 @@ async def run(args: Any) -> bool:
     evicted_n = max(20, args.n // 4)
     print(f"  and {evicted_n:,} decisions per flavour on workers without a workflow cache", flush=True)
     evicted = await measure(flavours, evicted_n, max_cached_workflows=0)
+    print(f"  and the floor: {evicted_n:,} updates of each kind on a workflow that does nothing", flush=True)
+    async with bench_server() as env:
+        floor = await measure_floor(env.client, evicted_n)
     print_table(
         ["measure", "flavour", "p50 ms", "p90 ms", "p99 ms"],
         [
@@ -155,11 +159,17 @@ async def run(args: Any) -> bool:
         ],
         title=f"The same over {evicted_n:,} decisions per flavour, each on a run evicted from the cache",
     )
-    goals = latency_goals({"figures": figures, "evicted": evicted})
+    print_table(
+        ["update", "p50 ms", "p90 ms", "p99 ms"],
+        [[kind, *(floor[kind][q] for q in (50, 90, 99))] for kind in floor],
+        title=f"The floor: an update's round trip on a cached run of a workflow that does nothing else ({evicted_n:,} "
+        "each; bench/floor.py)",
+    )
+    goals = latency_goals({"figures": figures, "evicted": evicted, "floor": floor})
     print_goals(goals)
     write_results(
         "latency",
-        {"parameters": {"n": args.n, "evicted_n": evicted_n}, "figures": figures, "evicted": evicted},
+        {"parameters": {"n": args.n, "evicted_n": evicted_n}, "figures": figures, "evicted": evicted, "floor": floor},
         goals,
     )
     shown = ", ".join(
