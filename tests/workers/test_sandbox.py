@@ -30,9 +30,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from examples.restaurant import RestaurantApp
 from handoff.workers.client import with_data_converter
 from handoff.workers.sandbox import (
+    REMEMBERED,
     ContextCachingInstance,
     ContextCachingRunner,
     ContextCachingSandbox,
+    _remembered,
     caching_contexts,
 )
 from tests.workers.sandbox_errand import Errand, ErrandChild, echo, echo_on_the_third_try
@@ -216,3 +218,19 @@ def test_temporalios_sandbox_stays_a_sandbox_when_debug_mode_or_a_plugin_changes
     changed = dataclasses.replace(runner, restrictions=runner.restrictions.with_passthrough_modules("_pydevd_bundle"))
     assert type(changed) is ContextCachingSandbox
     assert isinstance(caching_contexts(UnsandboxedWorkflowRunner()), ContextCachingRunner)
+
+
+def test_a_run_with_more_commands_than_are_remembered_starts_again_from_none() -> None:
+    """Past `REMEMBERED` answers a run's cache is emptied (but for the run's own), and answers stay right."""
+    asked: Counter[Any] = Counter()
+
+    def ask(command: Any) -> str:
+        asked[command] += 1
+        return "the run's" if command is None else f"target {command}"
+
+    answers: dict[Any, str] = {}
+    for command in range(REMEMBERED + 10):
+        assert _remembered(answers, command, ask) == f"target {command}"
+    assert len(answers) <= REMEMBERED and answers[None] == "the run's" and asked[None] == 1
+    assert _remembered(answers, 0, ask) == "target 0" and asked[0] == 2  # forgotten, so asked again
+    assert _remembered(answers, REMEMBERED + 9, ask) == f"target {REMEMBERED + 9}" and asked[REMEMBERED + 9] == 1
