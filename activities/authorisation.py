@@ -9,6 +9,11 @@ must be in the ledger; the verdict carries the operator's groups from the ledger
 A local activity, because it needs the key (a workflow must see no secret) and the ledger, and because its verdict is
 recorded in the run's history: a replay does not ask again, so a rotated key or a removed operator never changes a
 decision already taken.
+
+New runs hand it the decision's stage change too, having judged everything but the operator's groups: once the
+operator is verified and in the case's owner group, it records the decision in the ledger there and then, and the run
+takes it without a second local activity. A write that fails is left to the run, which records the change itself,
+retried until the ledger takes it, as it records any stage change.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pydantic_core import to_jsonable_python
 from sqlalchemy import Engine
 from temporalio import activity
 
+from handoff.activities.ledger import writes
 from handoff.activities.ledger.operators import UnknownOperator, operator_named
 from handoff.schemas.activities import VERIFY_DECISION, DecisionCheck, DecisionVerdict
 from handoff.schemas.cases import DecisionRequest
@@ -121,7 +127,8 @@ class AuthorisationActivities:
                 )
             else:
                 if operator.role is Role.OPERATOR:
-                    return DecisionVerdict(operator_groups=operator.groups)
+                    recorded = await self._record_if_owner(check, operator.groups)
+                    return DecisionVerdict(operator_groups=operator.groups, recorded=recorded)
                 problem = (
                     f"The decision on case {request.case_id} was refused: {request.operator!r} is a "
                     f"{operator.role.value}, and only operators decide cases."
@@ -130,3 +137,17 @@ class AuthorisationActivities:
             "decision.unauthorised", workflow_id=check.workflow_id, case_id=request.case_id, operator=request.operator
         )
         return DecisionVerdict(problem=problem)
+
+    async def _record_if_owner(self, check: DecisionCheck, operator_groups: tuple[str, ...]) -> bool:
+        """Record the check's stage change when the verified operator is in the case's owner group; whether the ledger
+        holds it (a retried attempt finds it there already). A failed write is logged and left to the run."""
+        if check.stage_change is None or check.owner_group not in operator_groups:
+            return False
+        try:
+            await asyncio.to_thread(writes.record_stage_change, self._ledger, check.stage_change)
+        except Exception:  # any failure: the run records the change itself, retried as it is for any change
+            log.warning(
+                "decision.unrecorded", workflow_id=check.workflow_id, case_id=check.request.case_id, exc_info=True
+            )
+            return False
+        return True

@@ -114,6 +114,12 @@ class DecisionCheck(BaseModel):
     request: DecisionRequest
     at: datetime
     """The run's time when the decision arrived: an attestation older than its lifetime by then is refused."""
+    owner_group: str | None = None
+    """The group that owns the case now: with `stage_change`, the one rule the run left to the verdict."""
+    stage_change: StageChange | None = None
+    """The decision's stage change, as the run will enter it: recorded in the ledger by the verification itself when
+    the operator is verified and in `owner_group` (runs with `decisions-recorded-when-verified`, which judged
+    everything else already), so a decision costs one local activity instead of two."""
 
 
 class DecisionVerdict(BaseModel):
@@ -125,6 +131,8 @@ class DecisionVerdict(BaseModel):
     """Why the decision is not authorised, in words for the operator; None when it is."""
     operator_groups: tuple[str, ...] = ()
     """The operator's groups in the ledger now (never the ones the request claims); empty when refused."""
+    recorded: bool = False
+    """The ledger holds the check's `stage_change`: the run takes the decision and records nothing more for it."""
 
 
 class LookupCheck(BaseModel):

@@ -19,9 +19,12 @@ Decisions are authorised where they are applied. Anyone who can reach Temporal c
 `decision` signal with any operator name and groups, so neither is trusted: the edge (API, CLI) that authenticated the
 operator attests the request with a key only Handoff's processes hold, and each handler asks the local activity
 `verify_decision` (it holds the key; its verdict is recorded in history, so replays and key rotations stay
-deterministic) for the attestation's check and the operator's groups in the ledger. The judge (`refusals.py`) then
-runs on those groups, after the verdict, so a decision, an escalation or the end of the chain that came meanwhile
-counts.
+deterministic) for the attestation's check and the operator's groups in the ledger. The judge (`refusals.py`) runs
+on those groups. New runs judge each decision in its turn: all but the operator's groups first, then the verification
+checks that the operator is in the case's owner group and records the decision in the ledger, in one local activity
+(`DECISIONS_RECORDED_WHEN_VERIFIED` in steps.py); a second decision, an escalation or the end of the chain waits for
+it. Runs from before judged after the verdict, so a decision, an escalation or the end of the chain that came
+meanwhile counted.
 
 Every refusal is audited, through the Update path too: it is kept in the case's history and recorded in the ledger
 (`record_refusal`) before the Update fails with the reason. That is why the Update has no validator: a validator's
@@ -138,32 +141,34 @@ class HandoffWorkflow(HandoffSteps):
     async def decide(self, request: DecisionRequest) -> DecisionResult:
         """An operator's decision on the open case. Returns once the ledger holds it; a refused one fails the Update
         with the reason (its type the `RefusalKind`), once the case's history and the ledger hold the refusal."""
-        if self._authorised_decisions():
-            refusal = await self._judge(request)
-            if refusal is not None:
-                await self._record_refusal(request, refusal)
-                raise ApplicationError(refusal.message, type=refusal.kind.value, non_retryable=True)
-        # else: an Update taken before decisions were authorised, which its validator had judged
-        if self._needs_second_approval(request):
-            case = await self._hold_first_approval(request)
-            return DecisionResult(case=case, next_stage=Stage.AWAITING_DECISION.value)
-        case = self._apply(request)
+        async with self._decision_turn():
+            if self._authorised_decisions():
+                refusal = await self._judge(request)
+                if refusal is not None:
+                    await self._record_refusal(request, refusal)
+                    raise ApplicationError(refusal.message, type=refusal.kind.value, non_retryable=True)
+            # else: an Update taken before decisions were authorised, which its validator had judged
+            if self._needs_second_approval(request):
+                case = await self._hold_first_approval(request)
+                return DecisionResult(case=case, next_stage=Stage.AWAITING_DECISION.value)
+            case = self._apply(request)
         await workflow.wait_condition(lambda: case.id in self._recorded_decisions)
         return DecisionResult(case=case, next_stage=self._next_stage(case).value)
 
     @workflow.signal(name="decision")
     async def decide_by_signal(self, request: DecisionRequest) -> None:
         """The same decision for callers that can only signal. A refused one is recorded, and changes nothing."""
-        if self._authorised_decisions():
-            refusal = await self._judge(request)
-        else:  # a signal taken before decisions were authorised: judged on the groups it claimed, as it was then
-            refusal = self._refusal(request, request.operator_groups)
-        if refusal is not None:
-            await self._record_refusal(request, refusal)
-        elif self._needs_second_approval(request):
-            await self._hold_first_approval(request)
-        else:
-            self._apply(request)
+        async with self._decision_turn():
+            if self._authorised_decisions():
+                refusal = await self._judge(request)
+            else:  # a signal taken before decisions were authorised: judged on the groups it claimed, as it was then
+                refusal = self._refusal(request, request.operator_groups)
+            if refusal is not None:
+                await self._record_refusal(request, refusal)
+            elif self._needs_second_approval(request):
+                await self._hold_first_approval(request)
+            else:
+                self._apply(request)
 
     @workflow.signal(name=BUDGET_RELEASED)
     def budget_released(self) -> None:

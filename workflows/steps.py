@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence, Set
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import timedelta
 from typing import Any, NoReturn
 
@@ -143,6 +144,21 @@ local activities one at a time (`_locally`).
 
 Asked first of all, instead of `LEDGER_WRITES_RIDE_ALONG`, which it implies (with every patch before that one): one
 marker, one `TemporalChangeVersion` upsert, as before. Runs from before ask `LEDGER_WRITES_RIDE_ALONG` as they did."""
+DECISIONS_RECORDED_WHEN_VERIFIED = "decisions-recorded-when-verified"
+"""Patch: a decision is recorded in the ledger by its verification, one local activity instead of two.
+
+The run judges the decision first on everything but the operator's groups (the case, the decisions allowed, four eyes,
+the correction), builds the stage change it will enter once the decision is taken, and hands both the change and the
+case's owner group to `verify_decision`. Verified, and in that group, the operator's decision is recorded there; the
+run then takes it, and enters the stage without writing it again. Otherwise nothing is recorded and the run judges the
+decision on the ledger's groups, as before; a write that failed is the run's to make, as any stage change.
+
+A decision is judged, verified and taken (or refused) in its turn (`_decision_turn`): a second decision, an escalation
+or the end of the chain waits for the one being verified, so the stage change the ledger holds is the one the run
+enters. So a decision that arrived before its case's SLA passed is taken, even when its verification ends after it.
+
+Asked first of all, instead of `LOCAL_ACTIVITIES`, which it implies (with every patch before it): one marker, as
+before. Runs from before ask `LOCAL_ACTIVITIES` as they did, and verify and record in two local activities."""
 
 
 class MissingContract(RuntimeError):
@@ -184,6 +200,9 @@ class HandoffSteps:
         self._ride_along_run: bool | None = None  # see LEDGER_WRITES_RIDE_ALONG; asked before any other patch
         self._local_activities = False  # see LOCAL_ACTIVITIES; asked with the above, first
         self._local_turn = asyncio.Lock()  # one local activity at a time, in runs with LOCAL_ACTIVITIES
+        self._decisions_recorded_when_verified = False  # see DECISIONS_RECORDED_WHEN_VERIFIED; asked first
+        self._deciding = asyncio.Lock()  # one decision at a time, in runs with DECISIONS_RECORDED_WHEN_VERIFIED
+        self._recorded_with_decision: StageChange | None = None  # the decision's stage change its verification recorded
         self._unrecorded: StageChange | None = None  # the stage change riding with the next activity
         self._finish_recorded: StageChange | None = None  # the last stage change, recorded by the last delivery
         self._pending_attributes: list[SearchAttributeUpdate[Any]] = []  # upserted with the next stage
@@ -292,13 +311,21 @@ class HandoffSteps:
             return True
         except TimeoutError:
             if not warn:
-                return False
+                return await self._decided_in_turn(case)
         self._notify(case, NoticeEvent.SLA_WARNING)
         try:
             await workflow.wait_condition(decided, timeout=sla - first)
             return True
         except TimeoutError:
+            return await self._decided_in_turn(case)
+
+    async def _decided_in_turn(self, case: ExceptionCase) -> bool:
+        """The SLA passed: whether a decision being verified then was taken (`DECISIONS_RECORDED_WHEN_VERIFIED`).
+        Runs from before escalate at once, and judge that decision after its verdict."""
+        if not self._decisions_recorded_when_verified:
             return False
+        async with self._deciding:
+            return case.decision is not None
 
     def _notify(self, case: ExceptionCase, event: NoticeEvent, *, when: bool = True) -> None:
         """Tell the owner group, without waiting: a notifier that is down is retried and never holds the run up."""
@@ -544,6 +571,8 @@ class HandoffSteps:
             return
         if recorded:  # the delivery that ended the run recorded it (`_finish_riding_with`)
             return
+        if self._taken_as_recorded(change):
+            return
         if self._local_activities:
             await self._locally(RECORD_STAGE_CHANGE, change, None, timeout=LEDGER_TIMEOUT, retry=LEDGER_RETRY)
         else:
@@ -551,11 +580,23 @@ class HandoffSteps:
                 RECORD_STAGE_CHANGE, change, start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=LEDGER_RETRY
             )
 
+    def _taken_as_recorded(self, change: StageChange) -> bool:
+        """Whether `change` is the decision's stage change that its verification recorded (then kept until now)."""
+        ahead, self._recorded_with_decision = self._recorded_with_decision, None
+        if ahead is None:
+            return False
+        if (ahead.step, ahead.stage) == (change.step, change.stage):
+            return True
+        # Never seen: the stage the decision's verification recorded is not the one the run went on to.
+        workflow.logger.error("Step %s: recorded %s with the decision, entering %s", change.step, ahead, change)
+        return False
+
     def _is_ride_along_run(self) -> bool:
-        """Whether this run started with `LEDGER_WRITES_RIDE_ALONG` (or `LOCAL_ACTIVITIES`, which implies it):
-        asked once, before any other patch, and kept."""
+        """Whether this run started with `LEDGER_WRITES_RIDE_ALONG` (or a later patch asked first, which implies it:
+        `LOCAL_ACTIVITIES`, `DECISIONS_RECORDED_WHEN_VERIFIED`): asked once, before any other patch, and kept."""
         if self._ride_along_run is None:
-            self._local_activities = workflow.patched(LOCAL_ACTIVITIES)
+            self._decisions_recorded_when_verified = workflow.patched(DECISIONS_RECORDED_WHEN_VERIFIED)
+            self._local_activities = self._decisions_recorded_when_verified or workflow.patched(LOCAL_ACTIVITIES)
             self._ride_along_run = self._local_activities or workflow.patched(LEDGER_WRITES_RIDE_ALONG)
         return self._ride_along_run
 
@@ -621,23 +662,76 @@ class HandoffSteps:
         count = self._decision_messages
         return self._patched(AUTHORISED_DECISIONS if count == 1 else f"{AUTHORISED_DECISIONS}-{count}")
 
+    def _decision_turn(self) -> AbstractAsyncContextManager[Any]:
+        """The turn a decision message takes to be judged, verified and taken or refused, one at a time (runs with
+        `DECISIONS_RECORDED_WHEN_VERIFIED`); runs from before take none, as they ran."""
+        if self._is_ride_along_run() and self._decisions_recorded_when_verified:
+            return self._deciding
+        return nullcontext()
+
     async def _judge(self, request: DecisionRequest) -> Refusal | None:
         """Authorise the decision (the edge's attestation; the operator and their groups in the ledger), then judge
-        it on those groups. Judged after the verdict: meanwhile the case may have been decided or escalated."""
-        check = DecisionCheck(workflow_id=workflow.info().workflow_id, request=request, at=workflow.now())
+        it on those groups. In runs from before, judged after the verdict: meanwhile the case may have been decided or
+        escalated. New runs judge in their turn, and their verification records the decision it authorises."""
+        ahead = self._decision_stage_change(request)
+        check = DecisionCheck(
+            workflow_id=workflow.info().workflow_id,
+            request=request,
+            at=workflow.now(),
+            owner_group=ahead.case.owner_group if ahead is not None and ahead.case is not None else None,
+            stage_change=ahead,
+        )
         try:
             verdict: DecisionVerdict = await self._locally(
                 VERIFY_DECISION, check, DecisionVerdict, timeout=VERIFY_TIMEOUT, retry=VERIFY_RETRY
             )
         except ActivityError as error:
+            if ahead is not None:
+                # An attempt may have recorded the change before the last failed: its step is never used again, and
+                # the decision the run takes later replaces it in the ledger.
+                self._step += 1
             return Refusal(
                 kind=RefusalKind.UNAUTHORISED,
                 message=f"The decision on case {request.case_id} by {request.operator!r} could not be verified "
-                f"({error.cause or error}); nothing changed: send it again.",
+                f"({error.cause or error}); the run did not take it: send it again.",
             )
         if verdict.problem is not None:
             return Refusal(kind=RefusalKind.UNAUTHORISED, message=verdict.problem)
+        if verdict.recorded:  # the operator is in the owner group, the one rule left: judged in this turn
+            self._recorded_with_decision = ahead
+            return None
         return self._refusal(request, verdict.operator_groups)
+
+    def _decision_stage_change(self, request: DecisionRequest) -> StageChange | None:
+        """The stage change the run enters once it takes `request`, for its verification to record: in runs with
+        `DECISIONS_RECORDED_WHEN_VERIFIED`, when nothing but the operator's groups could refuse the decision and it
+        decides the case now (not a four-eyes first approval). None otherwise: recorded as before, if taken."""
+        case = self._case(request.case_id)
+        if not self._decisions_recorded_when_verified or case is None or self._unrecorded is not None:
+            return None
+        if self._refusal(request, [case.owner_group]) is not None or self._needs_second_approval(request):
+            return None
+        decision = _record_of(case, request)
+        decided = case.model_copy(update={"decision": decision, "status": CaseStatus.DECIDED})
+        stage = self._next_stage(decided)
+        return StageChange(
+            workflow_id=workflow.info().workflow_id,
+            step=self._step + 1,
+            stage=stage,
+            at=workflow.now(),
+            case=_decided_case_for_the_ledger(decided),
+            decision=decision,
+            override=self._override_after(decided, stage),
+        )
+
+    def _override_after(self, case: ExceptionCase, stage: Stage) -> bool:
+        """The run's override once it enters `stage` on the case's decision, as the run's course sets it."""
+        assert case.decision is not None
+        if stage.is_final:  # rejected, or a drift run's end: `_finish` records no override
+            return False
+        if is_delivery_case(case):  # after a refused delivery, the override stays as it was
+            return self._override
+        return case.decision.decision is DecisionKind.APPROVE  # bad data: approving overrides the rules
 
     def _refusal(self, request: DecisionRequest, operator_groups: Sequence[str]) -> Refusal | None:
         assert self._contract is not None
@@ -700,7 +794,8 @@ class HandoffSteps:
         assert case is not None
         if request.decision is DecisionKind.CORRECT:
             self._payload = patched(self._payload, request.patch)
-        case.decision = _record_of(case, request)
+        recorded = self._recorded_with_decision
+        case.decision = recorded.decision if recorded and recorded.decision else _record_of(case, request)
         case.status = CaseStatus.DECIDED
         workflow.logger.info("Case %s decided: %s by %s", case.id, request.decision.value, request.operator)
         return case

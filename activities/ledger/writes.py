@@ -7,6 +7,7 @@ by case; escalations by case and group; refusals by run and sequence; deliveries
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import structlog
 from sqlalchemy import Engine
@@ -80,7 +81,7 @@ def _record_stage_change(engine: Engine, change: StageChange) -> bool:
         if change.case is not None:
             _upsert_case(session, change.case)
         if change.decision is not None:
-            _insert_decision(session, run.handoff, change.workflow_id, change.decision)
+            _put_decision(session, run.handoff, change.workflow_id, change.decision)
         if change.notice is not None:
             queue_notice(session, change.notice)
     log.info("ledger.stage_change", workflow_id=change.workflow_id, stage=change.stage.value, step=change.step)
@@ -123,23 +124,37 @@ def _upsert_case(session: Session, case: ExceptionCase) -> None:
         row.decided_at = case.decision.decided_at
 
 
-def _insert_decision(session: Session, handoff: str, workflow_id: str, decision: DecisionRecord) -> None:
-    if session.get(DecisionRow, decision.case_id) is not None:
+def _put_decision(session: Session, handoff: str, workflow_id: str, decision: DecisionRecord) -> None:
+    """The case's decision as this stage change, newer than any the ledger applied, carries it.
+
+    A run decides a case once, so a row already there with another decision is one the run never took: a decision's
+    verification recorded it (`verify_decision`) and then failed, and the run refused the decision and went on (a
+    case's decision and its stage change are written together). The run's own word replaces it.
+    """
+    taken: dict[str, Any] = {
+        "decision": decision.decision.value,
+        "operator": decision.operator,
+        "group": decision.group,
+        "reason": decision.reason,
+        "patch": decision.patch,
+        "decided_at": decision.decided_at,
+        "by_timeout": decision.by_timeout,
+    }
+    row = session.get(DecisionRow, decision.case_id)
+    if row is None:
+        session.add(DecisionRow(case_id=decision.case_id, workflow_id=workflow_id, handoff=handoff, **taken))
         return
-    session.add(
-        DecisionRow(
-            case_id=decision.case_id,
-            workflow_id=workflow_id,
-            handoff=handoff,
-            decision=decision.decision.value,
-            operator=decision.operator,
-            group=decision.group,
-            reason=decision.reason,
-            patch=decision.patch,
-            decided_at=decision.decided_at,
-            by_timeout=decision.by_timeout,
-        )
+    if all(getattr(row, name) == value for name, value in taken.items() if name != "decided_at"):
+        return
+    log.warning(
+        "ledger.decision_replaced",
+        workflow_id=workflow_id,
+        case_id=decision.case_id,
+        unconfirmed=f"{row.decision} by {row.operator}",
+        taken=f"{decision.decision.value} by {decision.operator}",
     )
+    for name, value in taken.items():
+        setattr(row, name, value)
 
 
 FIRST_APPROVAL = "first-approval"

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import Session, SQLModel
+from structlog.testing import capture_logs
 
 from handoff.activities.ledger.tables import (
     CaseRow,
@@ -229,20 +230,43 @@ def test_case_is_updated_when_decided(ledger: Engine) -> None:
     assert ("decided", "approve", record.decided_at) == (case.status, case.decision, _utc(case.decided_at))
 
 
+def _decisions(ledger: Engine) -> list[tuple[Any, ...]]:
+    with ledger.connect() as connection:
+        rows = connection.execute(select(DecisionRow)).all()
+    return [
+        (r.case_id, r.workflow_id, r.handoff, r.decision, r.operator, r.group, r.reason, r.by_timeout) for r in rows
+    ]
+
+
 def test_decision_is_written_once(ledger: Engine) -> None:
-    """A case's decision is written once; a later record carrying it again does not change it."""
+    """A case's decision is written once: its change retried, or its case carried again with it, adds no row."""
     first = decision()
     opened(ledger)
     record_stage_change(ledger, change(3, Stage.DELIVERING, case=decided_case(first), decision=first))
-    again = decision(reason="a second write must not win")
-    record_stage_change(ledger, change(4, Stage.DELIVERED, case=decided_case(again), decision=again))
-    with ledger.connect() as connection:
-        rows = connection.execute(select(DecisionRow)).all()
+    assert False is record_stage_change(ledger, change(3, Stage.DELIVERING, case=decided_case(first), decision=first))
+    record_stage_change(ledger, change(4, Stage.DELIVERED, case=decided_case(first), decision=first))
     expected = [(CASE_ID, WORKFLOW_ID, "reservation-to-pos", "approve", "maria", "front-desk", first.reason, False)]
-    actual = [
-        (r.case_id, r.workflow_id, r.handoff, r.decision, r.operator, r.group, r.reason, r.by_timeout) for r in rows
-    ]
-    assert expected == actual
+    assert expected == _decisions(ledger)
+
+
+def test_a_decision_the_run_did_not_take_is_replaced_by_the_one_it_took(ledger: Engine) -> None:
+    """A run decides a case once. A decision's verification that recorded it and then failed leaves a decision the
+    run refused (and a step it never uses again): the decision the run takes, in a later step, replaces it."""
+    unconfirmed = decision()
+    opened(ledger)
+    record_stage_change(ledger, change(3, Stage.DELIVERING, case=decided_case(unconfirmed), decision=unconfirmed))
+    taken = decision("the guest cancelled").model_copy(update={"decision": DecisionKind.REJECT, "operator": "tomas"})
+    with capture_logs() as logs:
+        assert True is record_stage_change(ledger, change(5, Stage.REJECTED, case=decided_case(taken), decision=taken))
+
+    expected = [(CASE_ID, WORKFLOW_ID, "reservation-to-pos", "reject", "tomas", "front-desk", taken.reason, False)]
+    assert expected == _decisions(ledger)
+    with Session(ledger) as session:
+        case = session.get(CaseRow, CASE_ID)
+        run = session.get(RunRow, WORKFLOW_ID)
+    assert case is not None and run is not None
+    assert ("reject", "rejected", 5) == (case.decision, run.stage, run.last_step)
+    assert ["ledger.decision_replaced"] == [log["event"] for log in logs if log["log_level"] == "warning"]
 
 
 def escalation(to_group: str = "duty-manager", minutes: int = 32) -> EscalationRecord:

@@ -37,7 +37,7 @@ from handoff.workers.decisions import DecisionRefused, MissingDecisionKey, decid
 from handoff.workers.settings import Settings
 from handoff.workers.testkit import HandoffKit
 from handoff.workflows.handoff import HandoffWorkflow
-from handoff.workflows.steps import LOCAL_ACTIVITIES
+from handoff.workflows.steps import DECISIONS_RECORDED_WHEN_VERIFIED
 from tests.runtime import payloads
 from tests.runtime.test_refusals import audited
 
@@ -245,7 +245,7 @@ async def test_an_operator_no_longer_in_the_ledger_or_a_stale_attestation_is_ref
 
 async def test_a_run_with_authorised_decisions_replays(kit: HandoffKit, restaurant: RestaurantApp) -> None:
     """A forged Update, a forged signal and an attested decision replay without non-determinism: the verdicts come
-    from history (no key, no ledger). A run started with `local-activities` has every patch before it, so it asks
+    from history (no key, no ledger). A run started with `decisions-recorded-when-verified` has every patch before it, so it asks
     for no decision message's marker (runs from before `ledger-writes-ride-along` have one per message:
     tests/histories)."""
     workflow_id, case = await open_deal_case(kit)
@@ -268,7 +268,7 @@ async def test_a_run_with_authorised_decisions_replays(kit: HandoffKit, restaura
         for event in history.events
         if event.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
-    assert [LOCAL_ACTIVITIES] == patches
+    assert [DECISIONS_RECORDED_WHEN_VERIFIED] == patches
 
 
 def test_an_attestation_survives_the_trip_through_temporal_and_covers_every_field() -> None:

@@ -117,9 +117,10 @@ async def test_case_path_still_records_the_case_before_waiting_and_the_decision_
     assert ("delivering", Stage.DELIVERED) == (decided.next_stage, result.stage)
     # validating rides with the look-ups, delivered with the delivery; awaiting-decision and delivering (with the
     # decision) are written before the run waits and before `decide` answers: local activities since
-    # `local-activities`, with the look-ups and the decision's verification.
+    # `local-activities`, with the look-ups; delivering is written by the decision's verification since
+    # `decisions-recorded-when-verified`.
     assert 0 == _scheduled(history)[RECORD_STAGE_CHANGE]
-    assert [RUN_LOOKUPS, RECORD_STAGE_CHANGE, VERIFY_DECISION, RECORD_STAGE_CHANGE] == _local(history)
+    assert [RUN_LOOKUPS, RECORD_STAGE_CHANGE, VERIFY_DECISION] == _local(history)
     upserts = [e for e in history.events if e.HasField("upsert_workflow_search_attributes_event_attributes")]
     # TemporalChangeVersion (the one patch asked); awaiting with owner and case; delivering with their unset;
     # delivered. Not validating: the trigger started the run with it.

@@ -28,7 +28,7 @@ from handoff.schemas.runs import Stage
 from handoff.workers.decisions import DecisionRefused
 from handoff.workers.testkit import running_handoffs
 from handoff.workers.trigger import trigger
-from handoff.workflows.steps import LOCAL_ACTIVITIES
+from handoff.workflows.steps import DECISIONS_RECORDED_WHEN_VERIFIED
 from tests.runtime.test_nested_lookups import Pos  # an in-memory POS: delivery is faked at the adapter boundary
 from tests.workflows.sample_contracts import GROUPS, ready_contract
 
@@ -125,7 +125,7 @@ async def test_a_clean_run_asks_the_look_ups_locally_and_schedules_only_its_deli
         for e in history.events
         if e.marker_recorded_event_attributes.marker_name == "core_patch"
     ]
-    assert [LOCAL_ACTIVITIES] == patches  # the one patch asked: it implies every patch before it
+    assert [DECISIONS_RECORDED_WHEN_VERIFIED] == patches  # the one patch asked: it implies every patch before it
 
 
 async def test_a_decision_arriving_while_the_look_ups_run_waits_its_turn_and_the_run_replays(
