@@ -140,14 +140,14 @@ class AuthorisationActivities:
 
     async def _record_if_owner(self, check: DecisionCheck, operator_groups: tuple[str, ...]) -> bool:
         """Record the check's stage change when the verified operator is in the case's owner group; whether the ledger
-        holds it (a retried attempt finds it there already). A failed write is logged and left to the run."""
+        holds it (a retried attempt finds it there already). A failed write is logged and left to the run, as is a
+        step that holds another change."""
         if check.stage_change is None or check.owner_group not in operator_groups:
             return False
         try:
-            await asyncio.to_thread(writes.record_stage_change, self._ledger, check.stage_change)
+            return await asyncio.to_thread(writes.record_decision, self._ledger, check.stage_change)
         except Exception:  # any failure: the run records the change itself, retried as it is for any change
             log.warning(
                 "decision.unrecorded", workflow_id=check.workflow_id, case_id=check.request.case_id, exc_info=True
             )
             return False
-        return True

@@ -103,6 +103,9 @@ class RefusalRecord(BaseModel):
     handoff: str
     sequence: int = Field(ge=0, description="The run's count of refusals, the idempotency key with the run.")
     refused: RefusedDecision
+    reopened: StageChange | None = None
+    """The run's stage and its open case again, at a step of their own, when the refused decision's verification was
+    handed its stage change and did not confirm writing it: whatever an attempt may have written is undone."""
 
 
 class DecisionCheck(BaseModel):

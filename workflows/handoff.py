@@ -142,16 +142,18 @@ class HandoffWorkflow(HandoffSteps):
         """An operator's decision on the open case. Returns once the ledger holds it; a refused one fails the Update
         with the reason (its type the `RefusalKind`), once the case's history and the ledger hold the refusal."""
         async with self._decision_turn():
-            if self._authorised_decisions():
-                refusal = await self._judge(request)
-                if refusal is not None:
-                    await self._record_refusal(request, refusal)
-                    raise ApplicationError(refusal.message, type=refusal.kind.value, non_retryable=True)
-            # else: an Update taken before decisions were authorised, which its validator had judged
-            if self._needs_second_approval(request):
+            # An Update taken before decisions were authorised was judged by its validator.
+            refusal = await self._judge(request) if self._authorised_decisions() else None
+            if refusal is not None:
+                refused = self._keep_refusal(request, refusal)
+            elif self._needs_second_approval(request):
                 case = await self._hold_first_approval(request)
                 return DecisionResult(case=case, next_stage=Stage.AWAITING_DECISION.value)
-            case = self._apply(request)
+            else:
+                case = self._apply(request)
+        if refusal is not None:  # recorded out of the turn: refusals never hold up a decision or an escalation
+            await self._record_refusal(refused)
+            raise ApplicationError(refusal.message, type=refusal.kind.value, non_retryable=True)
         await workflow.wait_condition(lambda: case.id in self._recorded_decisions)
         return DecisionResult(case=case, next_stage=self._next_stage(case).value)
 
@@ -164,11 +166,13 @@ class HandoffWorkflow(HandoffSteps):
             else:  # a signal taken before decisions were authorised: judged on the groups it claimed, as it was then
                 refusal = self._refusal(request, request.operator_groups)
             if refusal is not None:
-                await self._record_refusal(request, refusal)
+                refused = self._keep_refusal(request, refusal)
             elif self._needs_second_approval(request):
                 await self._hold_first_approval(request)
             else:
                 self._apply(request)
+        if refusal is not None:
+            await self._record_refusal(refused)
 
     @workflow.signal(name=BUDGET_RELEASED)
     def budget_released(self) -> None:

@@ -156,6 +156,11 @@ decision on the ledger's groups, as before; a write that failed is the run's to 
 A decision is judged, verified and taken (or refused) in its turn (`_decision_turn`): a second decision, an escalation
 or the end of the chain waits for the one being verified, so the stage change the ledger holds is the one the run
 enters. So a decision that arrived before its case's SLA passed is taken, even when its verification ends after it.
+A refusal is written to the ledger after the turn: it holds up nothing.
+
+A change handed to the verification and not confirmed written (the verification failed, refused, or found the step
+holding another change) may have been written all the same, by an attempt whose answer was lost: its step is never
+used again, and a refusal writes the run's stage and open case again at the next step (`RefusalRecord.reopened`).
 
 Asked first of all, instead of `LOCAL_ACTIVITIES`, which it implies (with every patch before it): one marker, as
 before. Runs from before ask `LOCAL_ACTIVITIES` as they did, and verify and record in two local activities."""
@@ -203,6 +208,7 @@ class HandoffSteps:
         self._decisions_recorded_when_verified = False  # see DECISIONS_RECORDED_WHEN_VERIFIED; asked first
         self._deciding = asyncio.Lock()  # one decision at a time, in runs with DECISIONS_RECORDED_WHEN_VERIFIED
         self._recorded_with_decision: StageChange | None = None  # the decision's stage change its verification recorded
+        self._reopen_with_refusal: StageChange | None = None  # see `_judge`: written with the refusal it goes with
         self._unrecorded: StageChange | None = None  # the stage change riding with the next activity
         self._finish_recorded: StageChange | None = None  # the last stage change, recorded by the last delivery
         self._pending_attributes: list[SearchAttributeUpdate[Any]] = []  # upserted with the next stage
@@ -585,11 +591,11 @@ class HandoffSteps:
         ahead, self._recorded_with_decision = self._recorded_with_decision, None
         if ahead is None:
             return False
-        if (ahead.step, ahead.stage) == (change.step, change.stage):
+        if ahead.model_copy(update={"at": change.at}) == change:
             return True
-        # Never seen: the stage the decision's verification recorded is not the one the run went on to.
-        workflow.logger.error("Step %s: recorded %s with the decision, entering %s", change.step, ahead, change)
-        return False
+        # A bug, never seen: the ledger holds another change at this step than the one the run enters. The workflow
+        # task fails (and is retried) so that it shows, rather than the ledger telling another story than the run.
+        raise RuntimeError(f"Step {change.step}: the decision's verification recorded {ahead}, the run enters {change}")
 
     def _is_ride_along_run(self) -> bool:
         """Whether this run started with `LEDGER_WRITES_RIDE_ALONG` (or a later patch asked first, which implies it:
@@ -686,21 +692,41 @@ class HandoffSteps:
                 VERIFY_DECISION, check, DecisionVerdict, timeout=VERIFY_TIMEOUT, retry=VERIFY_RETRY
             )
         except ActivityError as error:
-            if ahead is not None:
-                # An attempt may have recorded the change before the last failed: its step is never used again, and
-                # the decision the run takes later replaces it in the ledger.
-                self._step += 1
-            return Refusal(
+            refusal: Refusal | None = Refusal(
                 kind=RefusalKind.UNAUTHORISED,
                 message=f"The decision on case {request.case_id} by {request.operator!r} could not be verified "
                 f"({error.cause or error}); the run did not take it: send it again.",
             )
-        if verdict.problem is not None:
-            return Refusal(kind=RefusalKind.UNAUTHORISED, message=verdict.problem)
-        if verdict.recorded:  # the operator is in the owner group, the one rule left: judged in this turn
-            self._recorded_with_decision = ahead
-            return None
-        return self._refusal(request, verdict.operator_groups)
+        else:
+            if verdict.recorded:  # the operator is in the owner group, the one rule left: judged in this turn
+                self._recorded_with_decision = ahead
+                return None
+            if verdict.problem is not None:
+                refusal = Refusal(kind=RefusalKind.UNAUTHORISED, message=verdict.problem)
+            else:
+                refusal = self._refusal(request, verdict.operator_groups)
+        if ahead is not None:
+            # Handed to the verification and not confirmed: an attempt that failed (or whose answer was lost) may have
+            # written it all the same. Its step is never used again; a refusal puts the stage and the case back at
+            # the next (`_reopened`), a decision taken after all is written at it (and replaces it in the ledger).
+            self._step += 1
+            if refusal is not None:
+                self._reopen_with_refusal = self._reopened(request.case_id)
+        return refusal
+
+    def _reopened(self, case_id: str) -> StageChange:
+        """The run's stage and its open case as a stage change of their own, written with a refusal."""
+        case = self._case(case_id)
+        assert case is not None and case.decision is None
+        self._step += 1
+        return StageChange(
+            workflow_id=workflow.info().workflow_id,
+            step=self._step,
+            stage=self._stage,
+            at=workflow.now(),
+            case=_decided_case_for_the_ledger(case),
+            override=self._override,
+        )
 
     def _decision_stage_change(self, request: DecisionRequest) -> StageChange | None:
         """The stage change the run enters once it takes `request`, for its verification to record: in runs with
@@ -744,18 +770,23 @@ class HandoffSteps:
             operator_groups=operator_groups,
         )
 
-    async def _record_refusal(self, request: DecisionRequest, refusal: Refusal) -> None:
-        """Keep a refused decision in its case's history (the run's, for no known case) and in the ledger."""
+    def _keep_refusal(self, request: DecisionRequest, refusal: Refusal) -> RefusalRecord:
+        """Keep a refused decision in its case's history (the run's, for no known case); the ledger's record of it,
+        for `_record_refusal`, which the decision's turn need not wait for."""
         refused = RefusedDecision(request=request, refusal=refusal.message, kind=refusal.kind, at=workflow.now())
         case = self._case(request.case_id)
         (case.refused if case else self._unmatched_refusals).append(refused)
         self._refusal_count += 1
-        record = RefusalRecord(
+        reopened, self._reopen_with_refusal = self._reopen_with_refusal, None
+        return RefusalRecord(
             workflow_id=workflow.info().workflow_id,
             handoff=self._handoff,
             sequence=self._refusal_count,
             refused=refused,
+            reopened=reopened,
         )
+
+    async def _record_refusal(self, record: RefusalRecord) -> None:
         await workflow.execute_activity(
             RECORD_REFUSAL, record, start_to_close_timeout=LEDGER_TIMEOUT, retry_policy=LEDGER_RETRY
         )

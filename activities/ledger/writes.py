@@ -124,14 +124,22 @@ def _upsert_case(session: Session, case: ExceptionCase) -> None:
         row.decided_at = case.decision.decided_at
 
 
-def _put_decision(session: Session, handoff: str, workflow_id: str, decision: DecisionRecord) -> None:
-    """The case's decision as this stage change, newer than any the ledger applied, carries it.
+def record_decision(engine: Engine, change: StageChange) -> bool:
+    """Record a decision's stage change for its verification (`verify_decision`); whether the ledger now holds this
+    decision at this step: written now, or by an earlier attempt of the same verification. False when the step holds
+    another change (an attempt the run never took): the run then records the decision at a step of its own."""
+    assert change.decision is not None
+    if record_stage_change(engine, change):
+        return True
+    with session_scope(engine) as session:
+        run = session.get(RunRow, change.workflow_id)
+        row = session.get(DecisionRow, change.decision.case_id)
+        held = run is not None and run.last_step == change.step and run.stage == change.stage.value
+        return held and row is not None and _same_decision(row, change.decision)
 
-    A run decides a case once, so a row already there with another decision is one the run never took: a decision's
-    verification recorded it (`verify_decision`) and then failed, and the run refused the decision and went on (a
-    case's decision and its stage change are written together). The run's own word replaces it.
-    """
-    taken: dict[str, Any] = {
+
+def _decision_fields(decision: DecisionRecord) -> dict[str, Any]:
+    return {
         "decision": decision.decision.value,
         "operator": decision.operator,
         "group": decision.group,
@@ -140,11 +148,27 @@ def _put_decision(session: Session, handoff: str, workflow_id: str, decision: De
         "decided_at": decision.decided_at,
         "by_timeout": decision.by_timeout,
     }
+
+
+def _same_decision(row: DecisionRow, decision: DecisionRecord) -> bool:
+    """The same decision, taken at whatever time (a retried workflow task takes it again, later)."""
+    fields = _decision_fields(decision)
+    return all(getattr(row, name) == value for name, value in fields.items() if name != "decided_at")
+
+
+def _put_decision(session: Session, handoff: str, workflow_id: str, decision: DecisionRecord) -> None:
+    """The case's decision as this stage change, newer than any the ledger applied, carries it.
+
+    A run decides a case once, so a row already there with another decision is one the run never took: a decision's
+    verification recorded it (`verify_decision`) and then failed, and the run refused the decision and went on (a
+    case's decision and its stage change are written together). The run's own word replaces it.
+    """
+    taken = _decision_fields(decision)
     row = session.get(DecisionRow, decision.case_id)
     if row is None:
         session.add(DecisionRow(case_id=decision.case_id, workflow_id=workflow_id, handoff=handoff, **taken))
         return
-    if all(getattr(row, name) == value for name, value in taken.items() if name != "decided_at"):
+    if _same_decision(row, decision):
         return
     log.warning(
         "ledger.decision_replaced",
@@ -264,8 +288,36 @@ def _record_refusal(engine: Engine, record: RefusalRecord) -> bool:
                 at=record.refused.at,
             )
         )
+        if record.reopened is not None:
+            _reopen(session, record.reopened)
     log.info("ledger.refusal", workflow_id=record.workflow_id, case_id=record.refused.request.case_id)
     return True
+
+
+def _reopen(session: Session, change: StageChange) -> None:
+    """The run back in its stage with its case open, at a step newer than the one a verification may have written
+    without confirming it: that write's decision, stage and finish are undone. A later change applied already wins."""
+    case = change.case
+    assert case is not None and case.decision is None
+    run = session.get(RunRow, change.workflow_id, with_for_update=True)
+    if run is None or change.step <= run.last_step:
+        return
+    run.stage = change.stage.value
+    run.last_step = change.step
+    run.updated_at = change.at
+    run.override = change.override  # the run's own: an approval written unconfirmed set it
+    run.finished_at = None
+    row = session.get(CaseRow, case.id)
+    if row is not None:
+        row.status = case.status.value
+        row.owner_group = case.owner_group
+        row.sla_deadline = case.sla_deadline
+        row.decision = None
+        row.decided_at = None
+    unconfirmed = session.get(DecisionRow, case.id)
+    if unconfirmed is not None:
+        log.warning("ledger.decision_undone", workflow_id=change.workflow_id, case_id=case.id)
+        session.delete(unconfirmed)
 
 
 def record_delivery(engine: Engine, workflow_id: str, handoff: str, delivery: Delivery) -> Delivery:

@@ -24,6 +24,7 @@ from handoff.activities.ledger.tables import (
 )
 from handoff.activities.ledger.writes import (
     LedgerError,
+    record_decision,
     record_delivery,
     record_escalation,
     record_refusal,
@@ -319,6 +320,64 @@ def test_refusal_is_recorded_once_per_sequence(ledger: Engine) -> None:
         rows = connection.execute(select(RefusedDecisionRow).order_by(RefusedDecisionRow.sequence)).all()
     expected = [(WORKFLOW_ID, n, "no-such-case", "approve", "eve", "no such case") for n in (0, 1)]
     assert expected == [(r.workflow_id, r.sequence, r.case_id, r.decision, r.operator, r.refusal) for r in rows]
+
+
+@pytest.mark.parametrize(
+    ("unconfirmed_kind", "stage"), [(DecisionKind.APPROVE, Stage.DELIVERING), (DecisionKind.REJECT, Stage.REJECTED)]
+)
+def test_a_refusal_reopening_the_case_undoes_an_unconfirmed_decision(
+    ledger: Engine, unconfirmed_kind: DecisionKind, stage: Stage
+) -> None:
+    """A verification wrote a decision at step 3 and never confirmed it; the run refused the decision. Its refusal
+    puts the run's stage and open case back at step 4: no decision, no finish, the override as the run has it."""
+    opened(ledger)
+    unconfirmed = decision().model_copy(update={"decision": unconfirmed_kind})
+    override = unconfirmed_kind is DecisionKind.APPROVE
+    record_stage_change(
+        ledger, change(3, stage, case=decided_case(unconfirmed), decision=unconfirmed, override=override)
+    )
+    reopened = change(4, Stage.AWAITING_DECISION, case=open_case())
+    with capture_logs() as logs:
+        assert True is record_refusal(ledger, refusal(1).model_copy(update={"reopened": reopened}))
+        assert False is record_refusal(ledger, refusal(1).model_copy(update={"reopened": reopened}))  # a retry
+
+    with Session(ledger) as session:
+        run = session.get(RunRow, WORKFLOW_ID)
+        case = session.get(CaseRow, CASE_ID)
+    assert run is not None and case is not None
+    assert ("awaiting-decision", 4, False, None) == (run.stage, run.last_step, run.override, run.finished_at)
+    assert ("open", None, None) == (case.status, case.decision, case.decided_at)
+    assert [] == _decisions(ledger)
+    assert ["ledger.decision_undone"] == [log["event"] for log in logs if log["log_level"] == "warning"]
+    taken = decision("the guest cancelled")  # decided again, later: written at the next step as any decision
+    assert True is record_stage_change(ledger, change(5, Stage.DELIVERING, case=decided_case(taken), decision=taken))
+    assert "the guest cancelled" == _decisions(ledger)[0][6]
+
+
+def test_a_reopening_older_than_the_ledger_changes_nothing(ledger: Engine) -> None:
+    """A refusal recorded late, after the run's next decision was written, leaves that decision alone."""
+    opened(ledger)
+    taken = decision()
+    record_stage_change(ledger, change(5, Stage.DELIVERING, case=decided_case(taken), decision=taken, override=True))
+    before = snapshot(ledger)
+    record_refusal(
+        ledger, refusal(1).model_copy(update={"reopened": change(4, Stage.AWAITING_DECISION, case=open_case())})
+    )
+    after = snapshot(ledger)
+    assert before["runs"] == after["runs"] and before["cases"] == after["cases"]
+    assert before["decisions"] == after["decisions"]
+
+
+def test_a_verification_confirms_only_the_decision_the_ledger_holds_at_its_step(ledger: Engine) -> None:
+    """`record_decision` is True for its own write and for a retry of it, False when the step holds another decision
+    (a workflow task retried after a crash, taking another decision first): the run then writes its own."""
+    opened(ledger)
+    first = decision()
+    assert True is record_decision(ledger, change(3, Stage.DELIVERING, case=decided_case(first), decision=first))
+    again = first.model_copy(update={"decided_at": first.decided_at + timedelta(seconds=2)})
+    assert True is record_decision(ledger, change(3, Stage.DELIVERING, case=decided_case(again), decision=again))
+    other = first.model_copy(update={"decision": DecisionKind.REJECT, "operator": "tomas"})
+    assert False is record_decision(ledger, change(3, Stage.REJECTED, case=decided_case(other), decision=other))
 
 
 def test_record_delivery_returns_the_first_record(ledger: Engine) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from sqlalchemy import func
@@ -29,16 +30,18 @@ def ledger_runs(kit: HandoffKit) -> int:
         return session.exec(select(func.count()).select_from(RunRow)).one()
 
 
-async def run_state(kit: HandoffKit, workflow_id: str) -> tuple[HandoffStatus, str, int, int]:
-    """What a refused decision must leave as it was: the live status, and the ledger's stage, step and decisions."""
+async def run_state(kit: HandoffKit, workflow_id: str) -> tuple[HandoffStatus, str, list[tuple[Any, ...]], int]:
+    """What a refused decision must leave as it was: the live status, and the ledger's stage, cases and decisions.
+    (Not the run's step count: a refusal may write the stage and the case again, as they were.)"""
     status = await kit.status(workflow_id)
     with Session(kit.ledger) as session:
         run = session.get(RunRow, workflow_id)
+        cases = session.exec(select(CaseRow).where(CaseRow.workflow_id == workflow_id).order_by(CaseRow.id)).all()
         decisions = session.exec(
             select(func.count()).select_from(DecisionRow).where(DecisionRow.workflow_id == workflow_id)
         ).one()
     assert run is not None
-    return status, run.stage, run.last_step, decisions
+    return status, run.stage, [(c.id, c.status, c.owner_group, c.decision) for c in cases], decisions
 
 
 async def open_case_in_ledger(kit: HandoffKit, workflow_id: str) -> ExceptionCase:

@@ -195,6 +195,7 @@ async def test_a_decision_whose_verification_fails_is_refused_and_its_step_never
         with operator_reads(ledger_down), pytest.raises(DecisionRefused) as refused:
             await decide(kit.client, accepted.workflow_id, request, key=kit.decision_key)
         status = await kit.status(accepted.workflow_id)
+        reopened, case_reopened, _ = ledger_rows(kit.ledger, accepted.workflow_id, case.id)
         decided = await kit.decide(accepted.workflow_id, case.id, DecisionKind.APPROVE, operator="hana", groups=HOSTS)
         run, _, decision_row = ledger_rows(kit.ledger, accepted.workflow_id, case.id)
         assert Stage.DELIVERED == (await kit.result(accepted.workflow_id)).stage
@@ -205,8 +206,33 @@ async def test_a_decision_whose_verification_fails_is_refused_and_its_step_never
     assert 5 == len(attempts)  # every attempt of VERIFY_RETRY
     assert (Stage.AWAITING_DECISION, None) == (status.stage, status.cases[0].decision)
     assert "delivering" == decided.next_stage
+    # Step 3 was handed to the verification: never used again. The refusal wrote the stage and the open case again
+    # at step 4 (undoing whatever an attempt may have written at 3), and the decision taken next is step 5.
+    assert ("awaiting-decision", 4, "open") == (reopened.stage, reopened.last_step, case_reopened.status)
     assert decision_row is not None and "approve" == decision_row.decision
-    assert 4 == run.last_step  # step 3 was the refused decision's: skipped (the test above takes it)
+    assert 5 == run.last_step
+
+
+async def test_an_operator_outside_the_owner_group_is_refused_and_nothing_is_written_for_the_decision(
+    client: Client, app: Handoffs, tmp_path: Path
+) -> None:
+    """Verified, but not in the group that owns the case: the verification writes nothing, the run refuses the
+    decision as not the owner's and writes its stage and open case again, and the owner decides next."""
+    async with running_handoffs(client, app, tmp_path) as kit:
+        accepted = await kit.send("booking.confirmed", without_party_size())
+        case = await kit.open_case(accepted.workflow_id)
+        with pytest.raises(DecisionRefused) as refused:
+            await kit.decide(
+                accepted.workflow_id, case.id, DecisionKind.APPROVE, operator="tomas", groups=("managers",)
+            )
+        after_refusal, _, unwritten = ledger_rows(kit.ledger, accepted.workflow_id, case.id)
+        decided = await kit.decide(accepted.workflow_id, case.id, DecisionKind.APPROVE, operator="hana", groups=HOSTS)
+        run, _, decision_row = ledger_rows(kit.ledger, accepted.workflow_id, case.id)
+
+    assert RefusalKind.NOT_OWNER == refused.value.refusal.kind
+    assert (None, "awaiting-decision", 4) == (unwritten, after_refusal.stage, after_refusal.last_step)
+    assert decision_row is not None and ("hana", 5) == (decision_row.operator, run.last_step)
+    assert "delivering" == decided.next_stage
 
 
 async def test_an_sla_passing_while_a_decision_is_verified_waits_for_it(

@@ -7,6 +7,7 @@ it was, and the refusal is audited: in the case's history and in the ledger, thr
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from sqlalchemy import func
@@ -14,7 +15,7 @@ from sqlmodel import Session, select
 
 from examples.restaurant import RestaurantApp
 from handoff.activities.authorisation import attest
-from handoff.activities.ledger.tables import DecisionRow, RefusedDecisionRow, RunRow
+from handoff.activities.ledger.tables import CaseRow, DecisionRow, RefusedDecisionRow, RunRow
 from handoff.schemas.cases import DecisionRequest, RefusalKind
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.runs import HandoffStatus, Stage
@@ -25,16 +26,17 @@ from tests.runtime import payloads
 from tests.runtime.test_cases import bad_reservation
 
 
-def ledger_snapshot(kit: HandoffKit, workflow_id: str) -> tuple[str, int, int]:
-    """The run's stage and its decision rows: what a refused decision must leave unchanged."""
+def ledger_snapshot(kit: HandoffKit, workflow_id: str) -> tuple[str, list[tuple[Any, ...]], int]:
+    """The run's stage, its cases and its decision rows: what a refused decision must leave unchanged. (Not the run's
+    step count: a refusal may write the stage and the case again, as they were.)"""
     with Session(kit.ledger) as session:
         run = session.get(RunRow, workflow_id)
+        cases = session.exec(select(CaseRow).where(CaseRow.workflow_id == workflow_id).order_by(CaseRow.id)).all()
         decisions = session.exec(
             select(func.count()).select_from(DecisionRow).where(DecisionRow.workflow_id == workflow_id)
         ).one()
-        step = run.last_step if run else -1
     assert run is not None
-    return run.stage, step, decisions
+    return run.stage, [(c.id, c.status, c.owner_group, c.decision) for c in cases], decisions
 
 
 def without_refusals(status: HandoffStatus) -> HandoffStatus:
