@@ -69,6 +69,9 @@ class StageChange(BaseModel):
     failure: str | None = None
     notice: CaseNotice | None = None
     """A notice to the case's owner group, queued in the ledger's outbox in the same transaction (new runs)."""
+    restates: bool = False
+    """The run's override and finish as the change has them, set outright rather than added to the ledger's: the first
+    change after a step the run never used, whose unconfirmed write may have left others (`verify_decision`)."""
 
 
 class EscalationRecord(BaseModel):

@@ -145,14 +145,15 @@ class HandoffWorkflow(HandoffSteps):
             # An Update taken before decisions were authorised was judged by its validator.
             refusal = await self._judge(request) if self._authorised_decisions() else None
             if refusal is not None:
-                refused = self._keep_refusal(request, refusal)
+                unrecorded = await self._keep_refusal(request, refusal)
             elif self._needs_second_approval(request):
                 case = await self._hold_first_approval(request)
                 return DecisionResult(case=case, next_stage=Stage.AWAITING_DECISION.value)
             else:
                 case = self._apply(request)
-        if refusal is not None:  # recorded out of the turn: refusals never hold up a decision or an escalation
-            await self._record_refusal(refused)
+        if refusal is not None:
+            if unrecorded is not None:  # recorded after the turn: most refusals hold up no decision nor escalation
+                await self._record_refusal(unrecorded)
             raise ApplicationError(refusal.message, type=refusal.kind.value, non_retryable=True)
         await workflow.wait_condition(lambda: case.id in self._recorded_decisions)
         return DecisionResult(case=case, next_stage=self._next_stage(case).value)
@@ -166,13 +167,13 @@ class HandoffWorkflow(HandoffSteps):
             else:  # a signal taken before decisions were authorised: judged on the groups it claimed, as it was then
                 refusal = self._refusal(request, request.operator_groups)
             if refusal is not None:
-                refused = self._keep_refusal(request, refusal)
+                unrecorded = await self._keep_refusal(request, refusal)
             elif self._needs_second_approval(request):
                 await self._hold_first_approval(request)
             else:
                 self._apply(request)
-        if refusal is not None:
-            await self._record_refusal(refused)
+        if refusal is not None and unrecorded is not None:
+            await self._record_refusal(unrecorded)
 
     @workflow.signal(name=BUDGET_RELEASED)
     def budget_released(self) -> None:

@@ -156,11 +156,16 @@ decision on the ledger's groups, as before; a write that failed is the run's to 
 A decision is judged, verified and taken (or refused) in its turn (`_decision_turn`): a second decision, an escalation
 or the end of the chain waits for the one being verified, so the stage change the ledger holds is the one the run
 enters. So a decision that arrived before its case's SLA passed is taken, even when its verification ends after it.
-A refusal is written to the ledger after the turn: it holds up nothing.
+A refusal is written to the ledger after the turn: it holds up nothing (but for the rare one below).
 
 A change handed to the verification and not confirmed written (the verification failed, refused, or found the step
 holding another change) may have been written all the same, by an attempt whose answer was lost: its step is never
-used again, and a refusal writes the run's stage and open case again at the next step (`RefusalRecord.reopened`).
+used again. A refusal then writes the run's stage and open case again at the next step (`RefusalRecord.reopened`), in
+the turn, before any later decision or escalation; a decision taken after all is written by the run at the next step.
+Both set the ledger's override and finish outright (`StageChange.restates`), undoing what such a write set.
+
+A refusal's record is a regular activity: during a rolling deploy, a worker from before this patch may take it, and
+ignore `reopened` (pydantic drops fields a model does not have), leaving such a write as it is.
 
 Asked first of all, instead of `LOCAL_ACTIVITIES`, which it implies (with every patch before it): one marker, as
 before. Runs from before ask `LOCAL_ACTIVITIES` as they did, and verify and record in two local activities."""
@@ -209,6 +214,7 @@ class HandoffSteps:
         self._deciding = asyncio.Lock()  # one decision at a time, in runs with DECISIONS_RECORDED_WHEN_VERIFIED
         self._recorded_with_decision: StageChange | None = None  # the decision's stage change its verification recorded
         self._reopen_with_refusal: StageChange | None = None  # see `_judge`: written with the refusal it goes with
+        self._restate_next = False  # see `_judge`: the next stage change sets the ledger's override and finish outright
         self._unrecorded: StageChange | None = None  # the stage change riding with the next activity
         self._finish_recorded: StageChange | None = None  # the last stage change, recorded by the last delivery
         self._pending_attributes: list[SearchAttributeUpdate[Any]] = []  # upserted with the next stage
@@ -560,6 +566,7 @@ class HandoffSteps:
             workflow.upsert_search_attributes(updates)
         self._step += 1
         earlier, self._unrecorded = self._unrecorded, None
+        restates, self._restate_next = self._restate_next, False
         change = StageChange(
             workflow_id=workflow.info().workflow_id,
             step=self._step,
@@ -568,9 +575,10 @@ class HandoffSteps:
             run=run or (earlier.run if earlier else None),
             case=case if case is None or decision is None else _decided_case_for_the_ledger(case),
             decision=decision,
-            override=override,
+            override=(self._override or override) if restates else override,
             failure=failure,
             notice=notice,
+            restates=restates,
         )
         if riding:
             self._unrecorded = change
@@ -712,6 +720,8 @@ class HandoffSteps:
             self._step += 1
             if refusal is not None:
                 self._reopen_with_refusal = self._reopened(request.case_id)
+            else:  # taken after all: recorded by the run, at the next step, restating what such a write may have set
+                self._restate_next = True
         return refusal
 
     def _reopened(self, case_id: str) -> StageChange:
@@ -726,6 +736,7 @@ class HandoffSteps:
             at=workflow.now(),
             case=_decided_case_for_the_ledger(case),
             override=self._override,
+            restates=True,
         )
 
     def _decision_stage_change(self, request: DecisionRequest) -> StageChange | None:
@@ -770,21 +781,26 @@ class HandoffSteps:
             operator_groups=operator_groups,
         )
 
-    def _keep_refusal(self, request: DecisionRequest, refusal: Refusal) -> RefusalRecord:
-        """Keep a refused decision in its case's history (the run's, for no known case); the ledger's record of it,
-        for `_record_refusal`, which the decision's turn need not wait for."""
+    async def _keep_refusal(self, request: DecisionRequest, refusal: Refusal) -> RefusalRecord | None:
+        """Keep a refused decision in its case's history (the run's, for no known case), and return the ledger's
+        record of it for `_record_refusal` after the decision's turn: refusals hold up nothing. One that reopens the
+        case (see `_judge`) is recorded at once, in the turn, so no later decision or escalation is written first."""
         refused = RefusedDecision(request=request, refusal=refusal.message, kind=refusal.kind, at=workflow.now())
         case = self._case(request.case_id)
         (case.refused if case else self._unmatched_refusals).append(refused)
         self._refusal_count += 1
         reopened, self._reopen_with_refusal = self._reopen_with_refusal, None
-        return RefusalRecord(
+        record = RefusalRecord(
             workflow_id=workflow.info().workflow_id,
             handoff=self._handoff,
             sequence=self._refusal_count,
             refused=refused,
             reopened=reopened,
         )
+        if reopened is None:
+            return record
+        await self._record_refusal(record)
+        return None
 
     async def _record_refusal(self, record: RefusalRecord) -> None:
         await workflow.execute_activity(

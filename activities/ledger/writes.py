@@ -73,11 +73,13 @@ def _record_stage_change(engine: Engine, change: StageChange) -> bool:
         run.stage = change.stage.value
         run.last_step = change.step
         run.updated_at = change.at
-        run.override = run.override or change.override
+        run.override = change.override if change.restates else run.override or change.override
         if change.failure is not None:
             run.failure = change.failure
         if change.stage.is_final:
             run.finished_at = change.at
+        elif change.restates:
+            run.finished_at = None
         if change.case is not None:
             _upsert_case(session, change.case)
         if change.decision is not None:

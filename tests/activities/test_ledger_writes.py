@@ -354,6 +354,39 @@ def test_a_refusal_reopening_the_case_undoes_an_unconfirmed_decision(
     assert "the guest cancelled" == _decisions(ledger)[0][6]
 
 
+@pytest.mark.parametrize(
+    ("unconfirmed_kind", "unconfirmed_stage", "taken_kind", "taken_stage"),
+    [
+        (DecisionKind.APPROVE, Stage.DELIVERING, DecisionKind.REJECT, Stage.REJECTED),
+        (DecisionKind.REJECT, Stage.REJECTED, DecisionKind.CORRECT, Stage.VALIDATING),
+    ],
+)
+def test_a_restating_change_sets_the_override_and_the_finish_outright(
+    ledger: Engine,
+    unconfirmed_kind: DecisionKind,
+    unconfirmed_stage: Stage,
+    taken_kind: DecisionKind,
+    taken_stage: Stage,
+) -> None:
+    """After a step a verification may have written unconfirmed, the run's next change restates its override and its
+    finish: an unconfirmed approval's override, or an unconfirmed rejection's finish, does not outlive it."""
+    opened(ledger)
+    unconfirmed = decision().model_copy(update={"decision": unconfirmed_kind})
+    override = unconfirmed_kind is DecisionKind.APPROVE
+    record_stage_change(
+        ledger, change(3, unconfirmed_stage, case=decided_case(unconfirmed), decision=unconfirmed, override=override)
+    )
+    taken = decision().model_copy(update={"decision": taken_kind, "operator": "tomas"})
+    record_stage_change(ledger, change(4, taken_stage, case=decided_case(taken), decision=taken, restates=True))
+
+    with Session(ledger) as session:
+        run = session.get(RunRow, WORKFLOW_ID)
+    assert run is not None
+    assert (taken_stage.value, False) == (run.stage, run.override)
+    assert (run.finished_at is not None) is taken_stage.is_final
+    assert taken_kind.value == _decisions(ledger)[0][3]
+
+
 def test_a_reopening_older_than_the_ledger_changes_nothing(ledger: Engine) -> None:
     """A refusal recorded late, after the run's next decision was written, leaves that decision alone."""
     opened(ledger)
