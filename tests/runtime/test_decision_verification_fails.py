@@ -57,8 +57,8 @@ async def test_a_decision_whose_verification_fails_is_refused_and_its_step_never
         status = await kit.status(accepted.workflow_id)
         reopened, case_reopened, _ = ledger_rows(kit.ledger, accepted.workflow_id, case.id)
         decided = await kit.decide(accepted.workflow_id, case.id, DecisionKind.APPROVE, operator="hana", groups=HOSTS)
-        run, _, decision_row = ledger_rows(kit.ledger, accepted.workflow_id, case.id)
         assert Stage.DELIVERED == (await kit.result(accepted.workflow_id)).stage
+        run, _, decision_row = ledger_rows(kit.ledger, accepted.workflow_id, case.id)
 
     assert RefusalKind.UNAUTHORISED == refused.value.refusal.kind
     assert "could not be verified" in refused.value.refusal.message
@@ -70,4 +70,4 @@ async def test_a_decision_whose_verification_fails_is_refused_and_its_step_never
     # at step 4 (undoing whatever an attempt may have written at 3), and the decision taken next is step 5.
     assert ("awaiting-decision", 4, "open") == (reopened.stage, reopened.last_step, case_reopened.status)
     assert decision_row is not None and "approve" == decision_row.decision
-    assert 5 == run.last_step
+    assert 6 == run.last_step  # 5 the decision, 6 delivered

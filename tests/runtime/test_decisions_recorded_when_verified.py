@@ -110,14 +110,23 @@ async def test_the_verification_records_the_stage_the_run_enters(
     async with running_handoffs(client, app, tmp_path) as kit:
         accepted = await kit.send("booking.confirmed", without_party_size())
         case = await kit.open_case(accepted.workflow_id)
-        decided = await kit.decide(accepted.workflow_id, case.id, decision, operator="hana", groups=HOSTS, patch=patch)
-        run, case_row, decision_row = ledger_rows(kit.ledger, accepted.workflow_id, case.id)
+        with capture_logs() as logs:
+            decided = await kit.decide(
+                accepted.workflow_id, case.id, decision, operator="hana", groups=HOSTS, patch=patch
+            )
+        written = [
+            (log["step"], log["stage"])
+            for log in logs
+            if log["event"] == "ledger.stage_change" and log["workflow_id"] == accepted.workflow_id
+        ]
         result = await kit.result(accepted.workflow_id)
+        run, case_row, decision_row = ledger_rows(kit.ledger, accepted.workflow_id, case.id)
         history = await kit.client.get_workflow_handle(accepted.workflow_id).fetch_history()
 
     assert next_stage.value == decided.next_stage
-    # validating (riding), awaiting-decision, then the decision's stage: the third write.
-    assert (next_stage.value, 3, override) == (run.stage, run.last_step, run.override)
+    # Before `decide` answered: the decision's stage, the third write (validating rode along, awaiting-decision).
+    assert (3, next_stage.value) == written[0]
+    assert (result.stage.value, override) == (run.stage, run.override)
     assert ("decided", decision.value) == (case_row.status, case_row.decision)
     assert decision_row is not None
     assert (decision.value, "hana", "hosts", patch) == (
@@ -182,9 +191,11 @@ async def test_an_operator_outside_the_owner_group_is_refused_and_nothing_is_wri
             )
         after_refusal, _, unwritten = ledger_rows(kit.ledger, accepted.workflow_id, case.id)
         decided = await kit.decide(accepted.workflow_id, case.id, DecisionKind.APPROVE, operator="hana", groups=HOSTS)
+        assert Stage.DELIVERED == (await kit.result(accepted.workflow_id)).stage
         run, _, decision_row = ledger_rows(kit.ledger, accepted.workflow_id, case.id)
 
     assert RefusalKind.NOT_OWNER == refused.value.refusal.kind
     assert (None, "awaiting-decision", 4) == (unwritten, after_refusal.stage, after_refusal.last_step)
-    assert decision_row is not None and ("hana", 5) == (decision_row.operator, run.last_step)
+    # 3 handed to the verification and never used, 4 written back with the refusal, 5 the decision, 6 delivered.
+    assert decision_row is not None and ("hana", 6) == (decision_row.operator, run.last_step)
     assert "delivering" == decided.next_stage
