@@ -15,13 +15,12 @@ from temporalio.client import Client
 
 from handoff import Handoffs
 from handoff.activities.ledger.tables import EscalationRow
-from handoff.schemas.cases import DecisionRequest
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.runs import Stage
 from handoff.workers.decisions import decide
 from handoff.workers.testkit import running_handoffs
 from tests.runtime.test_decisions_recorded_when_verified import (
-    HOSTS,
+    hanas,
     ledger_rows,
     operator_reads,
     sample_app,
@@ -57,14 +56,7 @@ async def test_an_sla_passing_while_a_decision_is_verified_waits_for_it(
     async with running_handoffs(client, app, tmp_path, sla_scale=SLA_SECONDS / (4 * 3600)) as kit:
         accepted = await kit.send("booking.confirmed", without_party_size())
         case = await kit.open_case(accepted.workflow_id)
-        hana = kit.operator("hana", HOSTS)
-        request = DecisionRequest(
-            case_id=case.id,
-            decision=DecisionKind.REJECT,
-            operator=hana.name,
-            operator_groups=hana.groups,
-            reason="the guest cancelled",
-        )
+        request = hanas(kit, case.id, DecisionKind.REJECT)
         # After the SLA's warning (at 80%), before its end.
         await asyncio.sleep(max(0.0, (case.sla_deadline - datetime.now(UTC)).total_seconds() - 0.1 * SLA_SECONDS))
         with operator_reads(slow_once):

@@ -10,13 +10,14 @@ import pytest
 from temporalio.client import Client
 
 from handoff import Handoffs
-from handoff.schemas.cases import DecisionRequest, RefusalKind
+from handoff.schemas.cases import RefusalKind
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.runs import Stage
 from handoff.workers.decisions import DecisionRefused, decide
 from handoff.workers.testkit import running_handoffs
 from tests.runtime.test_decisions_recorded_when_verified import (
     HOSTS,
+    hanas,
     ledger_rows,
     operator_reads,
     sample_app,
@@ -44,14 +45,7 @@ async def test_a_decision_whose_verification_fails_is_refused_and_its_step_never
     async with running_handoffs(client, app, tmp_path) as kit:
         accepted = await kit.send("booking.confirmed", without_party_size())
         case = await kit.open_case(accepted.workflow_id)
-        hana = kit.operator("hana", HOSTS)
-        request = DecisionRequest(
-            case_id=case.id,
-            decision=DecisionKind.APPROVE,
-            operator=hana.name,
-            operator_groups=hana.groups,
-            reason="checked with the guest",
-        )
+        request = hanas(kit, case.id, DecisionKind.APPROVE)
         with operator_reads(ledger_down), pytest.raises(DecisionRefused) as refused:
             await decide(kit.client, accepted.workflow_id, request, key=kit.decision_key)
         status = await kit.status(accepted.workflow_id)

@@ -27,11 +27,11 @@ from temporalio.client import Client, WorkflowHistory
 from handoff import Handoffs
 from handoff.activities.ledger.tables import CaseRow, DecisionRow, RunRow
 from handoff.schemas.activities import RECORD_STAGE_CHANGE, VERIFY_DECISION
-from handoff.schemas.cases import RefusalKind
+from handoff.schemas.cases import DecisionRequest, RefusalKind
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.runs import Stage
 from handoff.workers.decisions import DecisionRefused
-from handoff.workers.testkit import running_handoffs
+from handoff.workers.testkit import HandoffKit, running_handoffs
 from tests.runtime.test_nested_lookups import Pos  # an in-memory POS: delivery is faked at the adapter boundary
 from tests.workflows.sample_contracts import GROUPS, ready_contract
 
@@ -71,6 +71,15 @@ def ledger_rows(ledger: Engine, workflow_id: str, case_id: str) -> tuple[RunRow,
         decision = session.exec(select(DecisionRow).where(DecisionRow.case_id == case_id)).first()
     assert run is not None and case is not None
     return run, case, decision
+
+
+def hanas(kit: HandoffKit, case_id: str, decision: DecisionKind) -> DecisionRequest:
+    """Hana's decision, Hana in the ledger already: to send with `decide` while the tests tamper with the ledger's
+    operator reads (the kit's own `decide` reads the ledger first)."""
+    hana = kit.operator("hana", HOSTS)
+    return DecisionRequest(
+        case_id=case_id, decision=decision, operator=hana.name, operator_groups=hana.groups, reason="as agreed"
+    )
 
 
 @contextmanager
