@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 from sqlmodel import Session, SQLModel
-from structlog.testing import capture_logs
+from structlog.testing import CapturingLogger
 
+from handoff.activities.ledger import writes
 from handoff.activities.ledger.tables import (
     CaseRow,
     DecisionRow,
@@ -231,6 +232,17 @@ def test_case_is_updated_when_decided(ledger: Engine) -> None:
     assert ("decided", "approve", record.decided_at) == (case.status, case.decision, _utc(case.decided_at))
 
 
+def logged(monkeypatch: pytest.MonkeyPatch) -> CapturingLogger:
+    """The writes' log, kept for the test (structlog caches its loggers: `capture_logs` misses a cached one)."""
+    logger = CapturingLogger()
+    monkeypatch.setattr(writes, "log", logger)
+    return logger
+
+
+def warnings(logger: CapturingLogger) -> list[str]:
+    return [call.args[0] for call in logger.calls if call.method_name == "warning"]
+
+
 def _decisions(ledger: Engine) -> list[tuple[Any, ...]]:
     with ledger.connect() as connection:
         rows = connection.execute(select(DecisionRow)).all()
@@ -250,15 +262,17 @@ def test_decision_is_written_once(ledger: Engine) -> None:
     assert expected == _decisions(ledger)
 
 
-def test_a_decision_the_run_did_not_take_is_replaced_by_the_one_it_took(ledger: Engine) -> None:
+def test_a_decision_the_run_did_not_take_is_replaced_by_the_one_it_took(
+    ledger: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A run decides a case once. A decision's verification that recorded it and then failed leaves a decision the
     run refused (and a step it never uses again): the decision the run takes, in a later step, replaces it."""
     unconfirmed = decision()
     opened(ledger)
     record_stage_change(ledger, change(3, Stage.DELIVERING, case=decided_case(unconfirmed), decision=unconfirmed))
     taken = decision("the guest cancelled").model_copy(update={"decision": DecisionKind.REJECT, "operator": "tomas"})
-    with capture_logs() as logs:
-        assert True is record_stage_change(ledger, change(5, Stage.REJECTED, case=decided_case(taken), decision=taken))
+    logs = logged(monkeypatch)
+    assert True is record_stage_change(ledger, change(5, Stage.REJECTED, case=decided_case(taken), decision=taken))
 
     expected = [(CASE_ID, WORKFLOW_ID, "reservation-to-pos", "reject", "tomas", "front-desk", taken.reason, False)]
     assert expected == _decisions(ledger)
@@ -267,7 +281,7 @@ def test_a_decision_the_run_did_not_take_is_replaced_by_the_one_it_took(ledger: 
         run = session.get(RunRow, WORKFLOW_ID)
     assert case is not None and run is not None
     assert ("reject", "rejected", 5) == (case.decision, run.stage, run.last_step)
-    assert ["ledger.decision_replaced"] == [log["event"] for log in logs if log["log_level"] == "warning"]
+    assert ["ledger.decision_replaced"] == warnings(logs)
 
 
 def escalation(to_group: str = "duty-manager", minutes: int = 32) -> EscalationRecord:
@@ -326,7 +340,7 @@ def test_refusal_is_recorded_once_per_sequence(ledger: Engine) -> None:
     ("unconfirmed_kind", "stage"), [(DecisionKind.APPROVE, Stage.DELIVERING), (DecisionKind.REJECT, Stage.REJECTED)]
 )
 def test_a_refusal_reopening_the_case_undoes_an_unconfirmed_decision(
-    ledger: Engine, unconfirmed_kind: DecisionKind, stage: Stage
+    ledger: Engine, unconfirmed_kind: DecisionKind, stage: Stage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A verification wrote a decision at step 3 and never confirmed it; the run refused the decision. Its refusal
     puts the run's stage and open case back at step 4: no decision, no finish, the override as the run has it."""
@@ -337,9 +351,9 @@ def test_a_refusal_reopening_the_case_undoes_an_unconfirmed_decision(
         ledger, change(3, stage, case=decided_case(unconfirmed), decision=unconfirmed, override=override)
     )
     reopened = change(4, Stage.AWAITING_DECISION, case=open_case())
-    with capture_logs() as logs:
-        assert True is record_refusal(ledger, refusal(1).model_copy(update={"reopened": reopened}))
-        assert False is record_refusal(ledger, refusal(1).model_copy(update={"reopened": reopened}))  # a retry
+    logs = logged(monkeypatch)
+    assert True is record_refusal(ledger, refusal(1).model_copy(update={"reopened": reopened}))
+    assert False is record_refusal(ledger, refusal(1).model_copy(update={"reopened": reopened}))  # a retry
 
     with Session(ledger) as session:
         run = session.get(RunRow, WORKFLOW_ID)
@@ -348,7 +362,7 @@ def test_a_refusal_reopening_the_case_undoes_an_unconfirmed_decision(
     assert ("awaiting-decision", 4, False, None) == (run.stage, run.last_step, run.override, run.finished_at)
     assert ("open", None, None) == (case.status, case.decision, case.decided_at)
     assert [] == _decisions(ledger)
-    assert ["ledger.decision_undone"] == [log["event"] for log in logs if log["log_level"] == "warning"]
+    assert ["ledger.decision_undone"] == warnings(logs)
     taken = decision("the guest cancelled")  # decided again, later: written at the next step as any decision
     assert True is record_stage_change(ledger, change(5, Stage.DELIVERING, case=decided_case(taken), decision=taken))
     assert "the guest cancelled" == _decisions(ledger)[0][6]

@@ -21,15 +21,17 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event
 from sqlmodel import Session, select
-from structlog.testing import capture_logs
+from structlog.testing import CapturingLogger
 from temporalio.client import Client, WorkflowHistory
 
 from handoff import Handoffs
+from handoff.activities import authorisation
 from handoff.activities.ledger.tables import CaseRow, DecisionRow, RunRow
 from handoff.schemas.activities import RECORD_STAGE_CHANGE, VERIFY_DECISION
 from handoff.schemas.cases import DecisionRequest, RefusalKind
 from handoff.schemas.contract import DecisionKind
 from handoff.schemas.runs import Stage
+from handoff.workers.codec import decoded_history
 from handoff.workers.decisions import DecisionRefused
 from handoff.workers.testkit import HandoffKit, running_handoffs
 from tests.runtime.test_nested_lookups import Pos  # an in-memory POS: delivery is faked at the adapter boundary
@@ -61,6 +63,25 @@ def local_activities(history: WorkflowHistory) -> list[str]:
         json.loads(event.marker_recorded_event_attributes.details["data"].payloads[0].data)["activity_type"]
         for event in history.events
         if event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+    ]
+
+
+async def decoded(kit: HandoffKit, workflow_id: str) -> WorkflowHistory:
+    """The run's history with its payloads decrypted (the worker encrypts what it writes there)."""
+    history = await kit.client.get_workflow_handle(workflow_id).fetch_history()
+    codec = kit.client.data_converter.payload_codec
+    assert codec is not None
+    return await decoded_history(history, codec)
+
+
+def local_results(history: WorkflowHistory, activity_type: str) -> list[bytes]:
+    """What each local activity of `activity_type` answered, as its marker keeps it."""
+    return [
+        event.marker_recorded_event_attributes.details["result"].payloads[0].data
+        for event in history.events
+        if event.marker_recorded_event_attributes.marker_name == "core_local_activity"
+        and json.loads(event.marker_recorded_event_attributes.details["data"].payloads[0].data)["activity_type"]
+        == activity_type
     ]
 
 
@@ -119,22 +140,15 @@ async def test_the_verification_records_the_stage_the_run_enters(
     async with running_handoffs(client, app, tmp_path) as kit:
         accepted = await kit.send("booking.confirmed", without_party_size())
         case = await kit.open_case(accepted.workflow_id)
-        with capture_logs() as logs:
-            decided = await kit.decide(
-                accepted.workflow_id, case.id, decision, operator="hana", groups=HOSTS, patch=patch
-            )
-        written = [
-            (log["step"], log["stage"])
-            for log in logs
-            if log["event"] == "ledger.stage_change" and log["workflow_id"] == accepted.workflow_id
-        ]
+        decided = await kit.decide(accepted.workflow_id, case.id, decision, operator="hana", groups=HOSTS, patch=patch)
+        _, _, decision_row = ledger_rows(kit.ledger, accepted.workflow_id, case.id)  # no later write adds one
         result = await kit.result(accepted.workflow_id)
-        run, case_row, decision_row = ledger_rows(kit.ledger, accepted.workflow_id, case.id)
-        history = await kit.client.get_workflow_handle(accepted.workflow_id).fetch_history()
+        run, case_row, _ = ledger_rows(kit.ledger, accepted.workflow_id, case.id)
+        history = await decoded(kit, accepted.workflow_id)
 
     assert next_stage.value == decided.next_stage
-    # Before `decide` answered: the decision's stage, the third write (validating rode along, awaiting-decision).
-    assert (3, next_stage.value) == written[0]
+    [verdict] = [json.loads(answer) for answer in local_results(history, VERIFY_DECISION)]
+    assert (True, ["hosts"]) == (verdict["recorded"], verdict["operator_groups"])
     assert (result.stage.value, override) == (run.stage, run.override)
     assert ("decided", decision.value) == (case_row.status, case_row.decision)
     assert decision_row is not None
@@ -152,7 +166,7 @@ async def test_the_verification_records_the_stage_the_run_enters(
 
 
 async def test_a_verification_whose_write_fails_leaves_it_to_the_run(
-    client: Client, app: Handoffs, tmp_path: Path
+    client: Client, app: Handoffs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The ledger refuses the verification's write once: the decision is still taken, and the run records it itself
     before `decide` answers, in a local activity of its own."""
@@ -163,23 +177,26 @@ async def test_a_verification_whose_write_fails_leaves_it_to_the_run(
             failed.append(statement)
             raise RuntimeError("the ledger is busy")
 
+    logs = CapturingLogger()  # structlog caches its loggers: `capture_logs` misses a cached one
+    monkeypatch.setattr(authorisation, "log", logs)
     async with running_handoffs(client, app, tmp_path) as kit:
         accepted = await kit.send("booking.confirmed", without_party_size())
         case = await kit.open_case(accepted.workflow_id)
         event.listen(Engine, "before_cursor_execute", fail_once)
         try:
-            with capture_logs() as logs:
-                decided = await kit.decide(
-                    accepted.workflow_id, case.id, DecisionKind.APPROVE, operator="hana", groups=HOSTS
-                )
+            decided = await kit.decide(
+                accepted.workflow_id, case.id, DecisionKind.APPROVE, operator="hana", groups=HOSTS
+            )
         finally:
             event.remove(Engine, "before_cursor_execute", fail_once)
         run, _, decision_row = ledger_rows(kit.ledger, accepted.workflow_id, case.id)
         result = await kit.result(accepted.workflow_id)
-        history = await kit.client.get_workflow_handle(accepted.workflow_id).fetch_history()
+        history = await decoded(kit, accepted.workflow_id)
 
     assert failed, "the verification wrote no decision"
-    assert ["decision.unrecorded"] == [log["event"] for log in logs if log["event"] == "decision.unrecorded"]
+    [verdict] = [json.loads(answer) for answer in local_results(history, VERIFY_DECISION)]
+    assert False is verdict["recorded"]
+    assert ["decision.unrecorded"] == [call.args[0] for call in logs.calls if call.method_name == "warning"]
     assert decision_row is not None and "approve" == decision_row.decision  # in the ledger when decide answered
     assert ("delivering", Stage.DELIVERED) == (decided.next_stage, result.stage)
     assert 3 <= run.last_step
